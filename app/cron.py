@@ -1,0 +1,36 @@
+"""Periodic jobs, declared as data and run by RQ's own cron scheduler (`flask scheduler`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.api import jobs as api_jobs
+from app.auth import jobs as auth_jobs
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job to enqueue every `interval` seconds (or on a cron expression) on `queue`."""
+
+    func: Callable
+    queue: str
+    interval: int | None = None
+    cron: str | None = None
+    timeout: int = 300
+
+
+JOBS: list[Periodic] = [
+    Periodic(api_jobs.prune_idempotency_keys, "low", interval=3600),
+    Periodic(auth_jobs.prune_sessions, "low", cron="17 3 * * *"),
+]
+
+
+def build_scheduler(connection):
+    """An rq CronScheduler with every job registered."""
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=connection, name="tenantry-cron")
+    for job in JOBS:
+        scheduler.register(job.func, job.queue, interval=job.interval, cron=job.cron, job_timeout=job.timeout)
+    return scheduler

@@ -1,0 +1,5 @@
+"""Pages: plans_admin."""
+
+from flask import Blueprint
+
+bp = Blueprint("plans_admin", __name__, url_prefix="/admin/plans")

@@ -1,0 +1,223 @@
+"""Permissions, the acting principal, and the decorators that make an access decision for every route.
+
+Every view carries an ``_access`` marker set by exactly one of these decorators; a test walks the URL
+map and fails on any route without one (deny by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from flask import abort, g, redirect, request, url_for
+from flask_login import current_user
+
+PERMISSIONS: dict[str, str] = {
+    "tenant:read": "See the tenant's profile and plan",
+    "tenant:write": "Change the tenant's profile",
+    "members:read": "See team members and invitations",
+    "members:write": "Invite, change and remove team members",
+    "keys:read": "See API keys",
+    "keys:write": "Create, roll and revoke API keys",
+    "webhooks:read": "See webhook endpoints and delivery logs",
+    "webhooks:write": "Manage webhook endpoints",
+    "events:write": "Publish events",
+    "usage:read": "See usage and quotas",
+    "usage:write": "Report usage",
+    "billing:read": "See plan, invoices and payments",
+    "billing:write": "Change plan and payment details",
+    "flags:read": "Evaluate feature flags",
+    "audit:read": "Read the audit trail",
+}
+
+_READ = {p for p in PERMISSIONS if p.endswith(":read")}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "owner": frozenset(PERMISSIONS),
+    "admin": frozenset(PERMISSIONS) - {"billing:write"},
+    "member": frozenset(
+        _READ - {"audit:read", "billing:read"}
+        | {"keys:write", "webhooks:write", "events:write", "usage:write"}
+    ),
+    "viewer": frozenset(_READ - {"audit:read", "billing:read"}),
+}
+ROLES = tuple(ROLE_PERMISSIONS)  # ordered from most to least powerful
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user, an API key, operator staff or the system, and from where."""
+
+    type: str  # user | api_key | staff | system
+    id: str | None
+    display: str
+    tenant_id: str | None = None
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    def can(self, permission: str) -> bool:
+        """Staff and the system may do anything; others need the permission."""
+        return self.type in {"staff", "system"} or permission in self.permissions
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        """The actor for jobs, the scheduler and CLI commands."""
+        return cls(type="system", id=None, display=name)
+
+
+def request_context() -> dict[str, str | None]:
+    """IP, user agent and request id of the current request (empty outside one)."""
+    if not request:
+        return {"ip": None, "user_agent": None, "request_id": None}
+    return {
+        "ip": request.remote_addr,
+        "user_agent": (request.user_agent.string or "")[:400] or None,
+        "request_id": g.get("request_id"),
+    }
+
+
+def current_actor() -> Actor:
+    """The actor of the current request, set by the access decorators."""
+    actor = g.get("actor")
+    if actor is None:
+        if current_user and current_user.is_authenticated:
+            kind = "staff" if current_user.is_staff else "user"
+            return Actor(type=kind, id=current_user.id, display=current_user.email, **request_context())
+        return Actor(type="system", id=None, display="anonymous", **request_context())
+    return actor
+
+
+def _mark(view: Callable, access: str) -> None:
+    view._access = access  # type: ignore[attr-defined]
+
+
+def public(view: Callable) -> Callable:
+    """No authentication: login pages, health checks, docs, inbound webhooks."""
+    _mark(view, "public")
+    return view
+
+
+def login_required(view: Callable) -> Callable:
+    """Any signed-in person (pages not bound to one tenant: tenant picker, account)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return _to_login("auth.login")
+        return view(*args, **kwargs)
+
+    _mark(wrapper, "user")
+    return wrapper
+
+
+def staff_required(view: Callable) -> Callable:
+    """Operator staff only; other signed-in people get 404 so the console stays unseen."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return _to_login("auth.staff_login")
+        if not current_user.is_staff:
+            abort(404)
+        g.actor = Actor(type="staff", id=current_user.id, display=current_user.email, **request_context())
+        return view(*args, **kwargs)
+
+    _mark(wrapper, "staff")
+    return wrapper
+
+
+def tenant_permission(permission: str) -> Callable[[Callable], Callable]:
+    """A tenant page: the signed-in user must be a member of <slug> (else 404) with `permission` (else 403)."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission}")
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(slug: str, *args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return _to_login("auth.login")
+            from app.tenancy import queries as tenancy_queries
+
+            found = tenancy_queries.membership_for_slug(current_user.id, slug)
+            if found is None:
+                abort(404)
+            tenant, membership = found
+            g.tenant, g.membership = tenant, membership
+            g.actor = Actor(
+                type="user",
+                id=current_user.id,
+                display=current_user.email,
+                tenant_id=tenant.id,
+                permissions=ROLE_PERMISSIONS[membership.role],
+                **request_context(),
+            )
+            if not g.actor.can(permission):
+                deny(g.actor, permission)
+            return view(tenant, *args, **kwargs)
+
+        _mark(wrapper, f"tenant:{permission}")
+        return wrapper
+
+    return decorator
+
+
+def api_scope(permission: str) -> Callable[[Callable], Callable]:
+    """An API route: a valid Bearer API key (else 401) whose scopes include `permission` (else 403)."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission}")
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from app.auth import apikeys
+
+            key = apikeys.authenticate_request()
+            g.api_key = key
+            g.actor = Actor(
+                type="api_key",
+                id=key.id,
+                display=key.name,
+                tenant_id=key.tenant_id,
+                permissions=frozenset(key.scopes),
+                **request_context(),
+            )
+            if not g.actor.can(permission):
+                deny(g.actor, permission)
+            return view(*args, **kwargs)
+
+        _mark(wrapper, f"api:{permission}")
+        return wrapper
+
+    return decorator
+
+
+def deny(actor: Actor, permission: str) -> None:
+    """Audit the denial (severity warning) and raise 403 naming the missing permission."""
+    from app.audit import service as audit
+    from app.errors import Forbidden
+
+    audit.record_failure(
+        actor,
+        "access.denied",
+        outcome="denied",
+        tenant_id=actor.tenant_id,
+        metadata={"permission": permission, "method": request.method, "path": request.path},
+    )
+    raise Forbidden(f"Missing permission: {permission}", missing_scope=permission)
+
+
+def _to_login(endpoint: str) -> Any:
+    from app.extensions import htmx
+
+    target = url_for(endpoint, next=request.full_path.rstrip("?"))
+    if htmx:
+        from flask import Response
+
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)

@@ -1,0 +1,5 @@
+"""Pages: tenancy_admin."""
+
+from flask import Blueprint
+
+bp = Blueprint("tenancy_admin", __name__, url_prefix="/admin/tenants")

@@ -1,0 +1,121 @@
+"""HTMX helpers: one URL renders the full page or its partial; toasts; redirects; response headers."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, flash, g, get_flashed_messages, redirect, render_template, request
+from flask_htmx import HTMX
+
+from app.extensions import htmx
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+)
+
+
+def is_partial_request() -> bool:
+    """An htmx request that wants a fragment (not a boosted navigation or a history restore)."""
+    hx: HTMX = htmx
+    return bool(hx) and not hx.boosted and not hx.history_restore_request
+
+
+def render(template: str, partial: str | None = None, status: int = 200, **context: Any) -> tuple[str, int]:
+    """Render the full page, or only `partial` when htmx asks for a fragment."""
+    name = partial if partial and is_partial_request() else template
+    return render_template(name, **context), status
+
+
+def toast(message: str, level: str = "success") -> None:
+    """Queue a toast: shown on the next full page, or sent in HX-Trigger for htmx requests."""
+    flash(message, level)
+
+
+def redirect_to(url: str) -> Response:
+    """After a successful POST: HX-Location for htmx (no 302 followed into the target), else 303."""
+    if htmx:
+        response = Response(status=204)
+        response.headers["HX-Location"] = json.dumps({"path": url, "target": "body"})
+        return response
+    return redirect(url, code=303)
+
+
+def safe_next(url: str | None, default: str) -> str:
+    """Only same-site relative paths are accepted as post-login destinations."""
+    if not url:
+        return default
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return default
+    return url
+
+
+def int_arg(name: str, default: int, lo: int = 1, hi: int = 10_000) -> int:
+    """An integer query argument clamped to [lo, hi]; garbage gives the default."""
+    try:
+        return max(lo, min(hi, int(request.args.get(name, default))))
+    except (TypeError, ValueError):
+        return default
+
+
+def _before_request() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(12)
+
+
+def _after_request(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    response.vary.add("HX-Request")
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    if current_app.config.get("COOKIE_SECURE"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if response.mimetype == "text/html":
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("Cache-Control", "no-store")
+    # htmx requests that stay on the page carry flashed messages as an HX-Trigger toast event.
+    if htmx and not htmx.boosted and "HX-Location" not in headers and "HX-Redirect" not in headers:
+        messages = get_flashed_messages(with_categories=True)
+        if messages:
+            trigger = {"toast": [{"level": level, "message": message} for level, message in messages]}
+            headers["HX-Trigger"] = json.dumps(trigger)
+    return response
+
+
+def _vendor_asset(filename: str) -> Response:
+    """Third-party front-end files, served from their installed packages (never a CDN or a copy)."""
+    from flask import abort, send_from_directory
+
+    directory = VENDOR.get(filename)
+    if directory is None:
+        abort(404)
+    return send_from_directory(directory(), filename, max_age=86400)
+
+
+def _htmx_dir() -> str:
+    import js_lib_htmx
+
+    return str(Path(js_lib_htmx.__file__).parent / "static" / "htmx")
+
+
+VENDOR = {"htmx.min.js": _htmx_dir}
+
+
+def init_app(app: Flask) -> None:
+    """Install request ids, Vary: HX-Request, security headers, toast forwarding and vendor assets."""
+    from app.security import public
+
+    app.add_url_rule("/vendor/<path:filename>", "vendor_asset", public(_vendor_asset))
+    app.before_request(_before_request)
+    app.after_request(_after_request)
+    app.jinja_env.globals["is_partial_request"] = is_partial_request

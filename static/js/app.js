@@ -1,0 +1,59 @@
+// Tenantry page behaviour: toasts from HX-Trigger, confirmation before destructive actions,
+// copy buttons. Everything here is an enhancement: links and forms work without it.
+(function () {
+  "use strict";
+
+  function showToast(level, message) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var el = document.createElement("div");
+    el.className = "toast toast-" + (level || "success");
+    el.setAttribute("role", "status");
+    el.textContent = message;
+    box.appendChild(el);
+    setTimeout(function () { el.remove(); }, 6000);
+  }
+
+  // Server-sent toasts: HX-Trigger: {"toast": [{"level": "...", "message": "..."}]}
+  document.body.addEventListener("toast", function (evt) {
+    var items = evt.detail && evt.detail.value !== undefined ? evt.detail.value : evt.detail;
+    (Array.isArray(items) ? items : [items]).forEach(function (t) { showToast(t.level, t.message); });
+  });
+
+  // Errors htmx does not swap (403, 404, 409, 429, 5xx): say so instead of doing nothing.
+  document.body.addEventListener("htmx:responseError", function (evt) {
+    var xhr = evt.detail.xhr;
+    if (xhr.getResponseHeader("HX-Trigger")) return; // the server sent its own toast
+    showToast("error", xhr.status === 429 ? "Too many requests: wait a moment and try again."
+      : "That did not work (" + xhr.status + ").");
+  });
+  document.body.addEventListener("htmx:sendError", function () {
+    showToast("error", "The server could not be reached.");
+  });
+
+  // Forms with data-confirm ask before submitting (plain and htmx-boosted submits alike).
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (form.dataset && form.dataset.confirm && !form.dataset.confirmed) {
+      if (!window.confirm(form.dataset.confirm)) {
+        evt.preventDefault();
+        evt.stopImmediatePropagation();
+      }
+    }
+  }, true);
+
+  // Copy buttons: <button data-copy="#id">.
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.querySelector(button.dataset.copy);
+    if (source && navigator.clipboard) {
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () { showToast("success", "Copied."); });
+    }
+  });
+
+  // Toasts rendered with the page fade out too.
+  document.querySelectorAll("#toasts .toast").forEach(function (el) {
+    setTimeout(function () { el.remove(); }, 6000);
+  });
+})();
