@@ -30,10 +30,12 @@ class Client(FlaskClient):
     """A test client that sends CSRF tokens like a browser does."""
 
     def csrf_token(self) -> str:
-        page = self.get("/login").get_data(as_text=True)
-        match = CSRF_RE.search(page)
-        assert match, "no CSRF token on /login"
-        return match.group(1)
+        # /login redirects signed-in people away, so they take the token from /account instead.
+        for url in ("/login", "/account"):
+            match = CSRF_RE.search(self.get(url).get_data(as_text=True))
+            if match:
+                return match.group(1)
+        raise AssertionError("no CSRF token on /login or /account")
 
     def form(self, url: str, data: dict | None = None, htmx: bool = False, **kwargs):
         """POST a form with a valid CSRF token (and HX-Request when htmx=True)."""
