@@ -39,11 +39,23 @@ def toast(message: str, level: str = "success") -> None:
     flash(message, level)
 
 
-def redirect_to(url: str) -> Response:
-    """After a successful POST: HX-Location for htmx (no 302 followed into the target), else 303."""
+def redirect_to(url: str, full_reload: bool = False) -> Response:
+    """After a successful POST: HX-Location for htmx (no 302 followed into the target), else 303.
+
+    `full_reload` (HX-Redirect) is for sign-in and sign-out: the session, and with it the CSRF token
+    in <body hx-headers>, changes, so the whole document must be loaded again.
+    """
+    if htmx and full_reload:
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = url
+        return response
     if htmx:
         response = Response(status=204)
-        response.headers["HX-Location"] = json.dumps({"path": url, "target": "body"})
+        # The follow-up GET says it is a navigation (HX-Boosted), so the server answers the full page
+        # (not a partial meant for an in-page swap) and renders pending toasts once, in the page.
+        response.headers["HX-Location"] = json.dumps(
+            {"path": url, "target": "body", "headers": {"HX-Boosted": "true"}}
+        )
         return response
     return redirect(url, code=303)
 

@@ -8,6 +8,7 @@ and workers and the live server read from other connections, so per-test rollbac
 
 from __future__ import annotations
 
+import contextvars
 import re
 import shutil
 from collections.abc import Iterator
@@ -27,7 +28,14 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 class Client(FlaskClient):
-    """A test client that sends CSRF tokens like a browser does."""
+    """A test client that sends CSRF tokens like a browser does.
+
+    Each request runs in an empty contextvars context, so it gets its own app context, `g` and
+    database session exactly as in production, even while the test holds a context open (`ctx`).
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
 
     def csrf_token(self) -> str:
         # /login redirects signed-in people away, so they take the token from /account instead.

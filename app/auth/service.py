@@ -108,7 +108,12 @@ def authenticate(actor: Actor, email: str, password: str, *, staff: bool) -> Use
     user = find_user_by_email(normalized) if normalized else None
     ok = passwords.verify_password(user.password_hash if user else None, password or "")
     if not ok or user is None or not user.is_active or (staff and not user.is_staff):
-        audit.record_failure(actor, "auth.login_failed", metadata={"email": (email or "")[:254], "staff": staff})
+        # The actor is whoever tried: the account when it exists, else the email that was typed.
+        attempted = Actor(type="staff" if user is not None and user.is_staff else "user",
+                          id=user.id if user else None, display=(normalized or email or "")[:254],
+                          ip=actor.ip, user_agent=actor.user_agent, request_id=actor.request_id)
+        audit.record_failure(attempted, "auth.login_failed", metadata={"staff_login": staff,
+                                                                        "account_exists": user is not None})
         raise Unauthorized(LOGIN_FAILED)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
@@ -228,3 +233,10 @@ def prune_sessions() -> int:
     )
     db.session.commit()
     return result.rowcount or 0
+
+
+def list_staff() -> list[User]:
+    """Every operator staff account, enabled ones first, then by email."""
+    return list(db.session.scalars(
+        select(User).where(User.is_staff.is_(True)).order_by(User.disabled_at.is_not(None), User.email)
+    ))

@@ -65,10 +65,10 @@ def _login(staff: bool):
         user = service.authenticate(current_actor(), email, request.form.get("password", ""), staff=staff)
     except Unauthorized as exc:
         g.login_failed = True
-        return render(template, status=401, next=next_url, email=email, errors={"_": exc.detail})
+        return render(template, status=422, next=next_url, email=email, errors={"_": exc.detail})
     auth_session = service.start_session(Actor(type="system", id=None, display="login", **request_context()), user)
     sign_in(user, auth_session)
-    return redirect_to(next_url)
+    return redirect_to(next_url, full_reload=True)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -96,7 +96,7 @@ def logout():
         service.end_session(current_actor(), current_user.session_id)
     sign_out()
     toast("You are signed out.")
-    return redirect_to(url_for("auth.staff_login" if staff else "auth.login"))
+    return redirect_to(url_for("auth.staff_login" if staff else "auth.login"), full_reload=True)
 
 
 @bp.route("/")
@@ -137,7 +137,7 @@ def accept_invitation(token: str):
         user = membership.user
         auth_session = service.start_session(current_actor(), user)
         sign_in(user, auth_session)
-    return redirect_to(url_for("tenancy_portal.home", slug=membership.tenant.slug))
+    return redirect_to(url_for("tenancy_portal.home", slug=membership.tenant.slug), full_reload=True)
 
 
 @bp.route("/account")
@@ -174,4 +174,4 @@ def sign_out_everywhere():
     ended = service.sign_out_everywhere(current_actor(), current_user.id)
     sign_out()
     toast(f"Signed out of {ended} session{'s' if ended != 1 else ''}.")
-    return redirect_to(url_for("auth.staff_login" if staff else "auth.login"))
+    return redirect_to(url_for("auth.staff_login" if staff else "auth.login"), full_reload=True)
