@@ -75,7 +75,7 @@ class ApiKey(PublicIdMixin, TenantScopedMixin, TimestampMixin, db.Model):
     rolled_from_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
 
     def status(self, now: datetime) -> str:
-        """active, expiring (rolled, still valid), expired or revoked."""
+        """active, expired or revoked (a rolled key stays active until its expiry)."""
         if self.revoked_at is not None:
             return "revoked"
         if self.expires_at is not None and self.expires_at <= now:
