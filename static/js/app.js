@@ -9,6 +9,7 @@
     var el = document.createElement("div");
     el.className = "toast toast-" + (level || "success");
     el.setAttribute("role", "status");
+    el.dataset.fading = "1";
     el.textContent = message;
     box.appendChild(el);
     setTimeout(function () { el.remove(); }, 6000);
@@ -52,8 +53,15 @@
     }
   });
 
-  // Toasts rendered with the page fade out too.
-  document.querySelectorAll("#toasts .toast").forEach(function (el) {
-    setTimeout(function () { el.remove(); }, 6000);
-  });
+  // Toasts rendered with the page fade out too, also when htmx swaps a page in (boosted links,
+  // HX-Location after a form): those never see a fresh load of this script.
+  function fadeRenderedToasts() {
+    document.querySelectorAll("#toasts .toast").forEach(function (el) {
+      if (el.dataset.fading) return;
+      el.dataset.fading = "1";
+      setTimeout(function () { el.remove(); }, 6000);
+    });
+  }
+  fadeRenderedToasts();
+  document.body.addEventListener("htmx:load", fadeRenderedToasts);
 })();

@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 from tests.conftest import SETTINGS
 
 CHROMIUM = SETTINGS["chromium"]
+HTTP_STATUS_LOGS = ("Failed to load resource", "Response Status Error Code ")
 
 
 def _require_browser() -> None:
@@ -60,9 +61,10 @@ def page(browser, live_server) -> Iterator[object]:
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     # Console errors include CSP violations; HTTP error statuses that a test provokes on purpose
-    # (a 422 form) are logged as "Failed to load resource" and are not JavaScript errors.
+    # (a 422 form, a 409 shown as a toast) are logged by Chromium as "Failed to load resource" and
+    # by htmx as "Response Status Error Code …", and are not JavaScript errors.
     tab.on("console", lambda msg: errors.append(f"console: {msg.text}")
-           if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+           if msg.type == "error" and not msg.text.startswith(HTTP_STATUS_LOGS) else None)
     tab.js_errors = errors
     yield tab
     context.close()
