@@ -115,6 +115,9 @@ def _render_html(status: int, title: str, detail: str) -> tuple[str, int]:
 
 def handle_service_error(error: ServiceError) -> Any:
     """Render a refused use case for the kind of client that asked."""
+    from app.extensions import db
+
+    db.session.rollback()  # a refused use case leaves nothing half-done in the session
     if wants_problem_json():
         response = problem(
             error.status,

@@ -1,5 +1,86 @@
-"""Pages: audit_admin."""
+"""Pages: audit_admin — the whole audit trail with filters, and one event with every field."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, request
+
+from app.audit import queries
+from app.audit.models import OUTCOMES, SEVERITIES
+from app.db import is_id
+from app.errors import NotFound
+from app.security import staff_required
+from app.tenancy import queries as tenancy_queries
+from app.web import render
 
 bp = Blueprint("audit_admin", __name__, url_prefix="/admin/audit")
+
+PER_PAGE = 50
+FILTER_ARGS = ("tenant", "actor", "action", "outcome", "severity", "since", "until")
+
+
+def _date(raw: str, field: str, errors: dict[str, str]) -> datetime | None:
+    """A YYYY-MM-DD date as midnight UTC."""
+    if not raw:
+        return None
+    try:
+        return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        errors[field] = f"Use a date like 2025-01-31, not {raw!r}."
+        return None
+
+
+def parse_filters(args: dict[str, str]) -> tuple[queries.AuditFilters, dict[str, str]]:
+    """Filters from the query string; problems come back per field instead of being ignored."""
+    errors: dict[str, str] = {}
+    filters = queries.AuditFilters(actor=args.get("actor", ""), action=args.get("action", ""))
+    tenant = args.get("tenant", "")
+    if tenant:
+        found = tenancy_queries.tenants_by_id([tenant]).get(tenant) if is_id(tenant, "ten") else None
+        found = found or tenancy_queries.get_by_slug(tenant.lower())
+        if found is None:
+            errors["tenant"] = f"No tenant has the slug or id {tenant!r}."
+        else:
+            filters.tenant_id = found.id
+    for field, allowed in (("outcome", OUTCOMES), ("severity", SEVERITIES)):
+        value = args.get(field, "")
+        if value and value not in allowed:
+            errors[field] = f"Choose one of {', '.join(allowed)}."
+        else:
+            setattr(filters, field, value)
+    filters.since = _date(args.get("since", ""), "since", errors)
+    until = _date(args.get("until", ""), "until", errors)
+    filters.until = until + timedelta(days=1) if until else None  # the whole "until" day is included
+    if filters.since and filters.until and filters.since >= filters.until:
+        errors["until"] = "Until must be on or after since."
+    return filters, errors
+
+
+@bp.route("/")
+@staff_required
+def index():
+    """Every audit event, newest first, filtered; "Older →" pages by the last id shown."""
+    args = {name: request.args.get(name, "").strip()[:200] for name in FILTER_ARGS}
+    args = {name: value for name, value in args.items() if value}
+    filters, errors = parse_filters(args)
+    before = request.args.get("before", "").strip()
+    before = before if is_id(before, "aud") else None
+    if errors:
+        page = queries.AuditPage([], None)
+    else:
+        page = queries.list_events(filters, limit=PER_PAGE, before=before)
+    return render("admin/audit/index.html", "admin/audit/_table.html", status=422 if errors else 200,
+                  page=page, args=args, errors=errors, before=before, outcomes=OUTCOMES, severities=SEVERITIES,
+                  tenants=tenancy_queries.tenants_by_id(e.tenant_id for e in page.events))
+
+
+@bp.route("/<event_id>")
+@staff_required
+def event(event_id: str):
+    """One event with every stored field, including its place in the hash chain."""
+    found = queries.get_event(event_id) if is_id(event_id, "aud") else None
+    if found is None:
+        raise NotFound("No such audit event.")
+    return render("admin/audit/event.html", event=found,
+                  tenants=tenancy_queries.tenants_by_id([found.tenant_id]))

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from app.audit.models import AuditEvent
+from app.db import like_escape
 from app.extensions import db
 
 
@@ -41,9 +42,10 @@ def list_events(filters: AuditFilters, limit: int = 50, before: str | None = Non
         stmt = stmt.where(AuditEvent.tenant_id == filters.tenant_id)
     if filters.actor:
         term = filters.actor.strip()
-        stmt = stmt.where(or_(AuditEvent.actor_id == term, AuditEvent.actor_display.ilike(f"%{term}%")))
+        stmt = stmt.where(or_(AuditEvent.actor_id == term,
+                              AuditEvent.actor_display.ilike(f"%{like_escape(term)}%", escape="\\")))
     if filters.action:
-        stmt = stmt.where(AuditEvent.action.like(f"{filters.action.strip()}%"))
+        stmt = stmt.where(AuditEvent.action.like(f"{like_escape(filters.action.strip())}%", escape="\\"))
     if filters.outcome:
         stmt = stmt.where(AuditEvent.outcome == filters.outcome)
     if filters.severity:

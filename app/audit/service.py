@@ -65,6 +65,27 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+SECRET_SUFFIXES = ("password", "secret", "token", "api_key")
+
+
+def is_secret_field(name: Any) -> bool:
+    """Secret by name: a known secret field, or one ending in password/secret/token/api_key
+    (current_password, client_secret, access_token …)."""
+    lowered = str(name).lower()
+    return lowered in SECRET_FIELDS or lowered.endswith(SECRET_SUFFIXES)
+
+
+def _scrub(value: Any) -> Any:
+    """Mask secret-named keys at any depth and cut long strings (nested metadata included)."""
+    if isinstance(value, dict):
+        return {str(k): (MASK if is_secret_field(k) else _scrub(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, str):
+        return value[:MAX_META_STRING]
+    return value
+
+
 def mask_changes(changes: dict[str, Any] | None) -> dict[str, list[Any]]:
     """{field: [old, new]} with secret fields masked and unchanged fields dropped."""
     out: dict[str, list[Any]] = {}
@@ -72,19 +93,15 @@ def mask_changes(changes: dict[str, Any] | None) -> dict[str, list[Any]]:
         old, new = pair
         if old == new:
             continue
-        out[name] = [MASK, MASK] if name in SECRET_FIELDS else [jsonable(old), jsonable(new)]
+        out[name] = [MASK, MASK] if is_secret_field(name) else [_scrub(jsonable(old)), _scrub(jsonable(new))]
     return out
 
 
 def clean_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    """At most 50 keys, strings cut at 500 characters, secrets masked."""
+    """At most 50 keys, strings cut at 500 characters, secrets masked (at any depth)."""
     out: dict[str, Any] = {}
     for key, value in list((metadata or {}).items())[:MAX_META_KEYS]:
-        if key in SECRET_FIELDS:
-            value = MASK
-        if isinstance(value, str):
-            value = value[:MAX_META_STRING]
-        out[str(key)] = jsonable(value)
+        out[str(key)] = MASK if is_secret_field(key) else _scrub(jsonable(value))
     return out
 
 
@@ -230,23 +247,31 @@ class ChainReport:
     reason: str = ""
 
 
-def _chain_events(chain: str, batch: int = 1000) -> Iterator[AuditEvent]:
+def _chain_events(session: Session, chain: str, batch: int = 1000) -> Iterator[AuditEvent]:
     last = 0
     while True:
-        rows = db.session.scalars(
-            select(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        rows = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.chain == chain, AuditEvent.seq > last)
+            .order_by(AuditEvent.seq)
+            .limit(batch)
         ).all()
         if not rows:
             return
         yield from rows
         last = rows[-1].seq
-        db.session.expunge_all()
+        session.expunge_all()  # a private session: memory stays flat, the caller's objects are untouched
 
 
 def verify_chain(chain: str) -> ChainReport:
     """Walk one chain from its start; name the first sequence number whose event does not check out."""
+    with Session(db.engine) as session:
+        return _verify_chain(session, chain)
+
+
+def _verify_chain(session: Session, chain: str) -> ChainReport:
     previous_hash, expected_seq, count = GENESIS, 1, 0
-    for event in _chain_events(chain):
+    for event in _chain_events(session, chain):
         count += 1
         if event.seq != expected_seq:
             return ChainReport(chain, count, False, expected_seq, f"sequence {expected_seq} is missing")
@@ -255,7 +280,7 @@ def verify_chain(chain: str) -> ChainReport:
         if compute_hash(event) != event.hash:
             return ChainReport(chain, count, False, event.seq, "content does not match its hash")
         previous_hash, expected_seq = event.hash, expected_seq + 1
-    head = db.session.get(AuditChain, chain)
+    head = session.get(AuditChain, chain)
     if head is not None and (head.seq != expected_seq - 1 or head.hash != previous_hash):
         return ChainReport(chain, count, False, expected_seq, "events after this sequence number were removed")
     return ChainReport(chain, count, True)

@@ -19,8 +19,8 @@ from app.tenancy import service as tenancy_service
 from app.tenancy.models import Tenant
 
 STAFF_EMAIL = "admin@tenantry.example.com"
-STAFF_PASSWORD = "tenantry-admin-demo"
-USER_PASSWORD = "tenantry-demo-user"
+STAFF_PASSWORD = "tenantry-admin-demo"  # noqa: S105 - published demo login
+USER_PASSWORD = "tenantry-demo-user"  # noqa: S105 - published demo login
 DEMO_OWNER = "owner@acme.example.com"
 
 _FIRST = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka", "Tyrell", "Cyberdyne",
@@ -70,7 +70,7 @@ def _seed_tenant(system: Actor, rng: random.Random, name: str, slug: str, plan_i
         "name": name, "slug": slug, "country": rng.choice(_COUNTRIES), "plan_id": plan_id, "tags": tags,
         "billing_email": f"billing@{slug}.example.com",
     })
-    people = ["owner"] + rng.sample(_PEOPLE, rng.randint(1, 3))
+    people = ["owner", *rng.sample(_PEOPLE, rng.randint(1, 3))]
     for position, person in enumerate(people):
         email = f"{person}@{slug}.example.com"
         user = auth_service.find_user_by_email(email) or auth_service.build_user(

@@ -44,7 +44,7 @@ def _optional_int(value: Any, field: str, errors: dict[str, str], lo: int = 0, h
         return None
     try:
         number = int(value)
-        if isinstance(value, float) or isinstance(value, bool) or str(number) != str(value).strip():
+        if isinstance(value, float | bool) or str(number) != str(value).strip():
             raise ValueError
     except (TypeError, ValueError):
         errors[field] = "Enter a whole number."

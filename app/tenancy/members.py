@@ -59,16 +59,19 @@ def _require_rank(actor: Actor, tenant_id: str, role: str) -> None:
 
 def _owner_count(tenant_id: str) -> int:
     return db.session.scalar(
-        select(func.count()).select_from(Membership).where(Membership.tenant_id == tenant_id, Membership.role == "owner")
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.tenant_id == tenant_id, Membership.role == "owner")
     ) or 0
 
 
-def _check_seat(tenant: Tenant) -> None:
+def _check_seat(tenant: Tenant, email: str) -> None:
+    """Members plus pending invitations must stay within the plan; re-inviting `email` reuses its seat."""
     limit = tenant.plan.max_members if tenant.plan else None
     if limit is None:
         return
     used = db.session.scalar(select(func.count()).select_from(Membership).where(Membership.tenant_id == tenant.id))
-    used += len(queries.pending_invitations(tenant.id))
+    used += len([i for i in queries.pending_invitations(tenant.id) if i.email != email])
     if used >= limit:
         raise Conflict(f"The {tenant.plan.name} plan allows {limit} members; remove someone or upgrade.")
 
@@ -130,7 +133,7 @@ def invite(actor: Actor, tenant_id: str, email: str, role: str) -> tuple[Invitat
         select(Membership).where(Membership.tenant_id == tenant.id, Membership.user_id == user.id)
     ):
         raise Conflict(f"{email} is already a member.", errors={"email": "Already a member."})
-    _check_seat(tenant)
+    _check_seat(tenant, email)
     invitation, token = _new_invitation(actor, tenant, email, role)
     db.session.commit()
     return invitation, accept_link(token)

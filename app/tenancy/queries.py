@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import or_, select
 
 from app import clock
-from app.db import Page, Slice, keyset, paginate
+from app.db import Page, Slice, keyset, like_escape, paginate
 from app.errors import NotFound
 from app.extensions import db
 from app.tenancy.models import Invitation, Membership, Tenant, TenantTag
@@ -16,7 +18,9 @@ TENANT_SORTS = {
     "created": Tenant.created_at.asc(),
     "-created": Tenant.created_at.desc(),
     "slug": Tenant.slug.asc(),
+    "-slug": Tenant.slug.desc(),
     "status": Tenant.status.asc(),
+    "-status": Tenant.status.desc(),
 }
 
 
@@ -57,9 +61,9 @@ def list_tenants(q: str = "", status: str = "", plan_id: str = "", tag: str = ""
     """The staff tenant list: search name/slug/billing email, filter by status, plan and tag, sort, page."""
     stmt = select(Tenant)
     if q:
-        like = f"%{q.strip().lower()}%"
-        stmt = stmt.where(or_(Tenant.slug.like(like), Tenant.name.ilike(like), Tenant.billing_email.like(like),
-                              Tenant.id == q.strip()))
+        like = f"%{like_escape(q.strip().lower())}%"
+        stmt = stmt.where(or_(Tenant.slug.like(like, escape="\\"), Tenant.name.ilike(like, escape="\\"),
+                              Tenant.billing_email.like(like, escape="\\"), Tenant.id == q.strip()))
     if status:
         stmt = stmt.where(Tenant.status == status)
     if plan_id:
@@ -123,3 +127,18 @@ def get_invitation(tenant_id: str, invitation_id: str) -> Invitation:
     if invitation is None:
         raise NotFound("No such invitation.")
     return invitation
+
+
+def status_counts() -> dict[str, int]:
+    """How many tenants are in each status (statuses with none are left out)."""
+    from sqlalchemy import func
+
+    return dict(db.session.execute(select(Tenant.status, func.count()).group_by(Tenant.status)).all())
+
+
+def tenants_by_id(tenant_ids: Iterable[str | None]) -> dict[str, Tenant]:
+    """The tenants with these ids, keyed by id (unknown ids are left out); for labelling lists."""
+    wanted = {tenant_id for tenant_id in tenant_ids if tenant_id}
+    if not wanted:
+        return {}
+    return {tenant.id: tenant for tenant in db.session.scalars(select(Tenant).where(Tenant.id.in_(wanted)))}

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pycountry
+
 from app.audit import service as audit
 from app.audit.service import Target
 from app.errors import Conflict, Invalid
@@ -117,9 +118,21 @@ def create_tenant(actor: Actor, data: dict[str, Any], owner_email: str = "") -> 
 
     Returns the tenant and, when an invitation was made, its accept link.
     """
+    from app.auth.service import normalize_email
     from app.tenancy import members
 
-    fields = _clean({**data, "billing_email": data.get("billing_email", "")}, None)
+    errors: dict[str, str] = {}
+    if owner_email.strip():
+        try:
+            owner_email = normalize_email(owner_email, "owner_email")
+        except Invalid as exc:
+            errors.update(exc.errors)
+    try:
+        fields = _clean({**data, "billing_email": data.get("billing_email", "")}, None)
+    except Invalid as exc:
+        errors = exc.errors | errors
+    if errors:  # every field's problem at once, and nothing written
+        raise Invalid("Some fields need attention.", errors=errors)
     tags = fields.pop("tags", [])
     tenant = Tenant(**fields)
     _set_tags(tenant, tags)
