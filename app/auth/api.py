@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import g
 from flask_smorest import Blueprint
+
 from app.api.schemas import CursorArgs, list_body, list_schema
 from app.auth import apikeys
 from app.auth.schemas import ApiKeySchema
