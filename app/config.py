@@ -36,7 +36,12 @@ def env_bool(name: str, default: bool) -> bool:
 def env_int(name: str, default: int) -> int:
     """An integer setting."""
     value = os.environ.get(name, "").strip()
-    return int(value) if value else default
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
 def _instance_secret(filename: str) -> str:
@@ -136,7 +141,7 @@ class TestConfig(Config):
         super().__init__()
         self.ENV = "test"
         self.TESTING = True
-        self.SECRET_KEY = "test-secret-key-not-for-production"
+        self.SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105 - tests only
         self.SQLALCHEMY_DATABASE_URI = _database_url(database_url or env_str("TEST_DATABASE_URL"))
         self.REDIS_URL = redis_url or env_str("TEST_REDIS_URL") or self.REDIS_URL
         self.RATELIMIT_STORAGE_URI = limits_storage_uri(self.REDIS_URL)

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, DecimalException
 
 # Minor-unit exponents for the currencies we accept; anything else is rejected.
 EXPONENTS = {"USD": 2, "EUR": 2, "GBP": 2, "CAD": 2, "AUD": 2, "CHF": 2, "SEK": 2, "JPY": 0}
 CURRENCIES = tuple(sorted(EXPONENTS))
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+_GROUPED = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def _ungroup(text: str) -> str:
+    """Drop thousands separators written the usual way ("1,234.50"); any other comma is an error."""
+    if "," not in text:
+        return text
+    if not _GROUPED.match(text):
+        raise ValueError(f"{text!r} is not an amount")
+    return text.replace(",", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +62,16 @@ class Money:
     @classmethod
     def parse(cls, text: str, currency: str) -> Money:
         """Parse a major-unit string like "49.00" into minor units; more decimals than the currency has is an error."""
+        if currency not in EXPONENTS:
+            raise ValueError(f"unsupported currency {currency!r}")
         exponent = EXPONENTS[currency]
-        value = Decimal(text.strip().replace(",", ""))
-        minor = value.scaleb(exponent)
+        try:
+            value = Decimal(_ungroup(text.strip()))
+            minor = value.scaleb(exponent)
+        except DecimalException:
+            raise ValueError(f"not an amount: {text!r}") from None
+        if not minor.is_finite():
+            raise ValueError(f"not an amount: {text!r}")
         if minor != minor.to_integral_value():
             raise ValueError(f"{currency} has {exponent} decimal places")
         return cls(int(minor), currency)

@@ -10,6 +10,7 @@ from typing import Any
 
 from apispec import BasePlugin
 from flask import Flask, abort, render_template, request, send_from_directory
+from flask_smorest import Blueprint
 from swagger_ui_bundle import swagger_ui_path
 
 from app.extensions import api, csrf
@@ -19,8 +20,20 @@ JSON_TYPES = ("application/json", "application/problem+json", "application/merge
 ERROR_RESPONSES = {
     "401": "Missing, malformed, revoked or expired API key.",
     "403": "The key lacks a scope (named in `missing_scope`), or the tenant is suspended.",
+    "409": "Conflict: the Idempotency-Key was used with another body (or is still in progress), "
+           "or the change clashes with the current state.",
     "415": "The body is not JSON.",
     "422": "Invalid input; `errors` lists each field and what is wrong with it.",
+}
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_PARAMETER = {
+    "in": "header",
+    "name": IDEMPOTENCY_HEADER,
+    "required": False,
+    "description": "Retry safely: the same key with the same body returns the stored response "
+                   "(with `Idempotent-Replayed: true`) for 24 hours; with another body it is a 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 
 
@@ -33,12 +46,16 @@ class ProblemResponsesPlugin(BasePlugin):
         for method, operation in (operations or {}).items():
             responses = operation.setdefault("responses", {})
             for status, description in ERROR_RESPONSES.items():
-                if status == "415" and method not in {"post", "put", "patch"}:
+                if status in {"409", "415"} and method not in {"post", "put", "patch"}:
                     continue
                 responses.setdefault(status, {
                     "description": description,
                     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                 })
+            if method == "post":  # every API POST is wrapped in @idempotent
+                parameters = operation.setdefault("parameters", [])
+                if not any(p.get("in") == "header" and p.get("name") == IDEMPOTENCY_HEADER for p in parameters):
+                    parameters.append(IDEMPOTENCY_PARAMETER)
 
 
 def init_api(app: Flask) -> None:
@@ -47,6 +64,10 @@ def init_api(app: Flask) -> None:
     from app.auth.api import blp as keys_api
     from app.tenancy.api import blp as tenancy_api
 
+    # Query strings are strict like JSON bodies: a misspelt parameter (?limt=5) is a 422 naming it, not
+    # silently ignored (webargs' default drops unknown query parameters). Headers stay lenient.
+    parser = Blueprint.ARGUMENTS_PARSER
+    parser.DEFAULT_UNKNOWN_BY_LOCATION = {**parser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
     api.init_app(app, spec_kwargs={
         "extra_plugins": [ProblemResponsesPlugin()],
         "security": [{"bearerAuth": []}],
@@ -80,8 +101,10 @@ def _require_json_body() -> Any:
     """API writes must send JSON: anything else gets 415 before any handler runs."""
     if not request.path.startswith("/api/v1/") or request.method not in {"POST", "PUT", "PATCH"}:
         return None
-    if request.content_length == 0 and not request.mimetype:
+    if request.routing_exception is not None:  # unknown route or method: the 404/405 says more than a 415
         return None
+    if not request.content_length and not request.mimetype and not request.headers.get("Transfer-Encoding"):
+        return None  # no body at all: the handler's validation names what is missing
     if request.mimetype not in JSON_TYPES:
         from app.errors import problem
 

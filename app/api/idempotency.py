@@ -62,7 +62,8 @@ def idempotent(view: Callable) -> Callable:
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-            raise Conflict(f"A request with this {HEADER} is still in progress.", headers={"Retry-After": "1"}) from None
+            raise Conflict(f"A request with this {HEADER} is still in progress.",
+                           headers={"Retry-After": "1"}) from None
         row_id = row.id
         try:
             response = make_response(view(*args, **kwargs))

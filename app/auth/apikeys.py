@@ -1,6 +1,7 @@
 """Tenant API keys: format with checksum, SHA-256 storage, scopes, expiry, revoke, roll, authentication.
 
-Format: ``tnt_<env>_<24 base62 chars, ~143 bits><6 base62 chars of CRC32>``. The checksum lets us
+Format: ``tnt_<env>_<26 base62 chars, ~155 bits><6 base62 chars of CRC32>``. Only the first four
+random characters are ever displayed (with the last four), so ≥128 bits always stay secret. The checksum lets us
 recognise a leaked key and reject a mistyped one without touching the database.
 """
 
@@ -26,7 +27,7 @@ from app.extensions import db
 from app.security import PERMISSIONS, Actor
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-RANDOM_CHARS = 24
+RANDOM_CHARS = 26  # 26 base62 ≈ 155 bits; the 22 never displayed ≈ 131 bits
 CHECKSUM_CHARS = 6
 KEY_RE = re.compile(r"^tnt_(live|test)_([0-9A-Za-z]{%d})$" % (RANDOM_CHARS + CHECKSUM_CHARS))
 URL_TOKEN_PARAMS = ("api_key", "apikey", "key", "token", "access_token")

@@ -93,7 +93,8 @@ def set_staff_disabled(actor: Actor, user_id: str, disabled: bool) -> User:
     user.disabled_at = clock.now() if disabled else None
     if disabled:
         _end_all_sessions(user)
-    audit.record(actor, "staff.disabled" if disabled else "staff.enabled", targets=[Target("user", user.id, user.email)],
+    audit.record(actor, "staff.disabled" if disabled else "staff.enabled",
+                 targets=[Target("user", user.id, user.email)],
                  changes={"disabled_at": [old, user.disabled_at]}, severity="warning" if disabled else "info")
     db.session.commit()
     return user

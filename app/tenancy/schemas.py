@@ -34,7 +34,8 @@ class InviteArgs(Schema):
     """Invite someone to the tenant; they become a member when they accept the link."""
 
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    role = fields.String(load_default="member", validate=validate.OneOf(ROLES))
+    role = fields.String(load_default="member", validate=validate.OneOf([r for r in ROLES if r != "owner"]),
+                         metadata={"description": "Owners are made by owners, in the tenant's pages."})
 
 
 class InvitationSchema(Schema):
