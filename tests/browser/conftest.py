@@ -66,6 +66,22 @@ def page(browser, live_server) -> Iterator[object]:
     tab.on("console", lambda msg: errors.append(f"console: {msg.text}")
            if msg.type == "error" and not msg.text.startswith(HTTP_STATUS_LOGS) else None)
     tab.js_errors = errors
+    _settle_after_navigation(tab)
     yield tab
     context.close()
     assert not errors, "JavaScript errors in the browser:\n" + "\n".join(errors)
+
+
+SETTLED = "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+
+
+def _settle_after_navigation(tab) -> None:
+    """htmx pushes the new URL before it has wired up the swapped-in content (that happens when the
+    swap settles), so waiting for a URL alone lets a test type into a form htmx has not bound yet."""
+    wait_for_url = tab.wait_for_url
+
+    def wait_for_url_and_settle(*args, **kwargs):
+        wait_for_url(*args, **kwargs)
+        tab.wait_for_function(SETTLED)
+
+    tab.wait_for_url = wait_for_url_and_settle

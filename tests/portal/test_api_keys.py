@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from app import clock
+from app.auth import apikeys
 from app.auth.models import ApiKey
 from app.extensions import db
 from tests.portal.conftest import assert_denied
 
-KEY_RE = re.compile(r"tnt_(?:live|test)_[0-9A-Za-z]{30}")
+KEY_RE = re.compile(r"tnt_(?:live|test)_[0-9A-Za-z]{%d}" % (apikeys.RANDOM_CHARS + apikeys.CHECKSUM_CHARS))
 
 
 def _create(client, name="deploy bot", scopes=("tenant:read",), expires_at="", htmx=False):
