@@ -47,7 +47,7 @@ def _import_models() -> None:
 
 def _init_extensions(app: Flask) -> None:
     from app import web
-    from app.auth import sessions
+    from app.auth import keycache, sessions
     from app.extensions import csrf, db, htmx, limiter, migrate
 
     _import_models()
@@ -57,6 +57,7 @@ def _init_extensions(app: Flask) -> None:
     htmx.init_app(app)
     limiter.init_app(app)
     sessions.init_app(app)
+    keycache.install(app)
     web.init_app(app)
     from app import db as db_module
 

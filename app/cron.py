@@ -23,6 +23,7 @@ class Periodic:
 JOBS: list[Periodic] = [
     Periodic(api_jobs.prune_idempotency_keys, "low", interval=3600),
     Periodic(auth_jobs.prune_sessions, "low", cron="17 3 * * *"),
+    Periodic(auth_jobs.flush_last_used, "low", interval=60),
 ]
 
 

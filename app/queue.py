@@ -30,6 +30,16 @@ def get_redis() -> Redis:
     return client
 
 
+def get_fast_redis() -> Redis:
+    """A client for the request path: short timeouts, so a Redis outage never stalls a request."""
+    url = current_app.config["REDIS_URL"]
+    client = _clients.get("fast:" + url)
+    if client is None:
+        client = Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25, retry_on_timeout=False)
+        _clients["fast:" + url] = client
+    return client
+
+
 def get_queue(name: str = "default") -> Queue:
     """One of the named RQ queues."""
     if name not in QUEUES:

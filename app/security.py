@@ -174,8 +174,9 @@ def api_scope(permission: str) -> Callable[[Callable], Callable]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             from app.auth import apikeys
+            from app.ratelimit import service as ratelimit
 
-            key = apikeys.authenticate_request()
+            key = ratelimit.admit(apikeys.bearer_token(), request.method)
             g.api_key = key
             g.actor = Actor(
                 type="api_key",

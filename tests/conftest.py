@@ -122,9 +122,11 @@ def _clean(app: Flask, database: dict) -> None:
             tables = [t.name for t in db.metadata.sorted_tables]
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        from app.auth.keycache import cache
         from app.queue import get_redis
 
         get_redis().flushdb()
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)

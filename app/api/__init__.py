@@ -84,6 +84,7 @@ def init_api(app: Flask) -> None:
     app.add_url_rule("/api/docs", "api_docs", public(_docs_page))
     app.add_url_rule("/api/docs/assets/<path:filename>", "api_docs_assets", public(_docs_asset))
     app.before_request(_require_json_body)
+    app.after_request(_ratelimit_headers)
 
 
 def _docs_page() -> str:
@@ -110,3 +111,13 @@ def _require_json_body() -> Any:
 
         return problem(415, "Unsupported media type", "Send the body as application/json.", "unsupported-media-type")
     return None
+
+
+def _ratelimit_headers(response: Any) -> Any:
+    """RateLimit-Policy / RateLimit (IETF draft) and X-RateLimit-* on every API answer that was limited."""
+    if request.path.startswith("/api/v1/"):
+        from app.ratelimit.service import response_headers
+
+        for name, value in response_headers().items():
+            response.headers.setdefault(name, value)
+    return response

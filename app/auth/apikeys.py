@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from app import clock
 from app.audit import service as audit
 from app.audit.service import Target
+from app.auth import keycache
 from app.auth.models import ApiKey
 from app.db import Slice, keyset
 from app.errors import Forbidden, Invalid, NotFound, Unauthorized
@@ -138,6 +139,7 @@ def revoke_key(actor: Actor, tenant_id: str, key_id: str) -> ApiKey:
     if key.revoked_at is not None:
         return key
     key.revoked_at = clock.now()
+    keycache.bump_after_commit(db.session, [tenant_id])
     audit.record(actor, "api_key.revoked", tenant_id=tenant_id, targets=[Target("api_key", key.id, key.name)],
                  changes={"revoked_at": [None, key.revoked_at]}, severity="warning")
     events.publish(tenant_id, "api_key.revoked", _event_payload(key))
@@ -163,6 +165,7 @@ def roll_key(actor: Actor, tenant_id: str, key_id: str, old_valid_until: datetim
     new, plaintext = _new_key_row(tenant_id, old.name, _check_scopes(actor, old.scopes), old.expires_at, actor,
                                   rolled_from=old.id)
     previous_expiry, old.expires_at = old.expires_at, until
+    keycache.bump_after_commit(db.session, [tenant_id])
     audit.record(actor, "api_key.rolled", tenant_id=tenant_id,
                  targets=[Target("api_key", old.id, old.name), Target("api_key", new.id, new.name)],
                  changes={"expires_at": [previous_expiry, until]}, metadata={"new_key": new.id})
@@ -181,21 +184,22 @@ def keys_slice(tenant_id: str, limit: int, starting_after: str | None) -> Slice:
     return keyset(db.session, select(ApiKey).where(ApiKey.tenant_id == tenant_id), ApiKey.id, limit, starting_after)
 
 
-def _unauthorized(detail: str) -> Unauthorized:
+def unauthorized(detail: str) -> Unauthorized:
+    """401 with the WWW-Authenticate challenge."""
     return Unauthorized(detail, headers={"WWW-Authenticate": 'Bearer realm="tenantry"'})
 
 
 def authenticate(raw: str) -> ApiKey:
     """The live key for a plaintext key, or Unauthorized / Forbidden saying why."""
     if not is_well_formed(raw):
-        raise _unauthorized("The API key is malformed (wrong prefix, length or checksum).")
+        raise unauthorized("The API key is malformed (wrong prefix, length or checksum).")
     key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw)))
     if key is None:
-        raise _unauthorized("The API key is not valid.")
+        raise unauthorized("The API key is not valid.")
     now = clock.now()
     status = key.status(now)
     if status != "active":
-        raise _unauthorized(f"The API key is {status}.")
+        raise unauthorized(f"The API key is {status}.")
     from app.tenancy import queries as tenancy_queries
 
     tenant = tenancy_queries.get_tenant(key.tenant_id)
@@ -207,14 +211,27 @@ def authenticate(raw: str) -> ApiKey:
     return key
 
 
-def authenticate_request() -> ApiKey:
-    """Bearer authentication for the current request. Keys in the URL are refused outright."""
+def bearer_token() -> str:
+    """The Bearer token of the current request. Keys in the URL are refused outright."""
     if any(name in request.args for name in URL_TOKEN_PARAMS):
-        raise _unauthorized("API keys go in the Authorization header, never in the URL.")
+        raise unauthorized("API keys go in the Authorization header, never in the URL.")
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
-        raise _unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
+        raise unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("Use the Bearer scheme: 'Authorization: Bearer <key>'.")
-    return authenticate(token.strip())
+        raise unauthorized("Use the Bearer scheme: 'Authorization: Bearer <key>'.")
+    return token.strip()
+
+
+def record_last_use(stamps: dict[str, datetime]) -> int:
+    """Move last-use times (key id → time) onto the keys, never backwards. Returns rows changed."""
+    changed = 0
+    for key_id, moment in stamps.items():
+        result = db.session.execute(
+            update(ApiKey).where(ApiKey.id == key_id)
+            .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < moment)).values(last_used_at=moment)
+        )
+        changed += result.rowcount or 0
+    db.session.commit()
+    return changed

@@ -37,3 +37,10 @@ def tenant_counts() -> dict[str, int]:
     from app.tenancy.models import Tenant
 
     return dict(db.session.execute(select(Tenant.plan_id, func.count()).group_by(Tenant.plan_id)).all())
+
+
+def tenant_ids_on(plan_id: str) -> list[str]:
+    """Ids of the tenants on a plan (to refresh their cached limits when it changes)."""
+    from app.tenancy.models import Tenant
+
+    return list(db.session.scalars(select(Tenant.id).where(Tenant.plan_id == plan_id)))

@@ -9,6 +9,7 @@ from typing import Any
 from app import clock
 from app.audit import service as audit
 from app.audit.service import Target
+from app.auth import keycache
 from app.errors import Conflict, Invalid
 from app.extensions import db
 from app.money import CURRENCIES
@@ -155,6 +156,7 @@ def update_plan(actor: Actor, plan_id: str, data: dict[str, Any]) -> Plan:
     after = _snapshot(plan)
     changes = {k: [before[k], after[k]] for k in FIELDS if before[k] != after[k]}
     if changes:
+        keycache.bump_after_commit(db.session, queries.tenant_ids_on(plan.id))
         audit.record(actor, "plan.updated", targets=[Target("plan", plan.id, plan.code)], changes=changes)
     db.session.commit()
     return plan

@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 
 from app.api.idempotency import idempotent
 from app.api.schemas import CursorArgs, list_body, list_schema
+from app.auth import keycache
 from app.security import api_scope, current_actor
 from app.tenancy import members as members_service
 from app.tenancy import queries
@@ -21,7 +22,7 @@ MemberList = list_schema(MemberSchema, "MemberList")
 @blp.response(200, TenantSchema)
 def get_tenant():
     """The tenant that owns the API key."""
-    return queries.get_tenant(g.actor.tenant_id)
+    return keycache.cache.tenant(g.actor.tenant_id)  # fresh: dropped whenever the tenant changes
 
 
 @blp.route("/members", methods=["GET"])

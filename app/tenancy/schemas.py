@@ -16,7 +16,7 @@ class TenantSchema(Schema):
     country = fields.String(dump_only=True)
     billing_email = fields.String(dump_only=True)
     tags = fields.List(fields.String(), dump_only=True)
-    plan = fields.Function(lambda t: t.plan.code if t.plan else None, dump_only=True)
+    plan = fields.String(dump_only=True, metadata={"description": "The plan's code."})
     created_at = fields.DateTime(dump_only=True)
 
 

@@ -9,6 +9,7 @@ import pycountry
 
 from app.audit import service as audit
 from app.audit.service import Target
+from app.auth import keycache
 from app.errors import Conflict, Invalid
 from app.events import service as events
 from app.extensions import db
@@ -160,6 +161,7 @@ def update_tenant(actor: Actor, tenant_id: str, data: dict[str, Any]) -> Tenant:
     after = _snapshot(tenant)
     changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if changes:
+        keycache.bump_after_commit(db.session, [tenant.id])
         action = "tenant.plan_changed" if set(changes) == {"plan_id"} else "tenant.updated"
         audit.record(actor, action, tenant_id=tenant.id, targets=[Target("tenant", tenant.id, tenant.name)],
                      changes=changes)
@@ -180,6 +182,7 @@ def set_status(actor: Actor, tenant_id: str, status: str, reason: str = "") -> T
         raise Conflict(f"The tenant is already {status}.")
     old = tenant.status
     tenant.status, tenant.status_reason = status, reason
+    keycache.bump_after_commit(db.session, [tenant.id])
     verb = {"active": "resumed", "suspended": "suspended", "closed": "closed"}[status]
     audit.record(actor, f"tenant.{verb}", tenant_id=tenant.id, targets=[Target("tenant", tenant.id, tenant.name)],
                  changes={"status": [old, status]}, metadata={"reason": reason} if reason else None,

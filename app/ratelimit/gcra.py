@@ -1,0 +1,104 @@
+"""GCRA rate limiting for several buckets in one Redis round trip (see gcra.lua).
+
+A limit of L requests per P seconds becomes a bucket with emission interval T = P / L that admits a
+burst of up to L at once and then one request every T. GCRA is equivalent to a token bucket and a
+leaky bucket, keeps one key per bucket (its theoretical arrival time) and never drifts with clocks:
+Redis TIME is the only clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redis import Redis
+
+SCRIPT = Path(__file__).with_name("gcra.lua").read_text()
+MICRO = 1_000_000
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One limit on one subject: policy name (for headers), Redis key, limit per period (seconds)."""
+
+    policy: str
+    key: str
+    limit: int
+    period: int
+
+    def args(self) -> tuple[int, int]:
+        period_us = self.period * MICRO
+        return period_us // self.limit, period_us
+
+
+@dataclass(frozen=True)
+class BucketState:
+    bucket: Bucket
+    remaining: int
+    reset: float  # seconds until the bucket is full again (or, when refused, until it frees up)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for a request: allowed or not, which policy refused, and every bucket's state."""
+
+    allowed: bool
+    violated: Bucket | None
+    retry_after: float
+    states: list[BucketState] = field(default_factory=list)
+
+    def tightest(self) -> BucketState | None:
+        """The bucket closest to refusing (the refusing one when refused)."""
+        if self.violated is not None:
+            return next(s for s in self.states if s.bucket is self.violated)
+        return min(self.states, key=lambda s: (s.remaining, -s.reset), default=None)
+
+    def headers(self, now_epoch: float) -> dict[str, str]:
+        """draft-ietf-httpapi-ratelimit-headers-10 fields plus the common X-RateLimit-* trio."""
+        if not self.states:
+            return {}
+        policies = ", ".join(f'"{s.bucket.policy}";q={s.bucket.limit};w={s.bucket.period}' for s in self.states)
+        current = ", ".join(f'"{s.bucket.policy}";r={s.remaining};t={math.ceil(s.reset)}' for s in self.states)
+        tight = self.tightest()
+        headers = {
+            "RateLimit-Policy": policies,
+            "RateLimit": current,
+            "X-RateLimit-Limit": str(tight.bucket.limit),
+            "X-RateLimit-Remaining": str(tight.remaining),
+            "X-RateLimit-Reset": str(math.ceil(now_epoch + tight.reset)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        return headers
+
+
+class GCRA:
+    """Checks (and, when all allow, charges) a list of buckets atomically."""
+
+    def __init__(self, redis: Redis):
+        self._script = redis.register_script(SCRIPT)
+
+    def check(self, buckets: list[Bucket], cost: int = 1, epoch_key: str | None = None,
+              last_used: tuple[str, str] | None = None) -> tuple[Decision, int]:
+        """Run the gate: returns the decision and the tenant's cache epoch (0 without `epoch_key`).
+
+        `last_used` is (hash key, API key id): the key's last use is recorded when admitted.
+        """
+        keys = [b.key for b in buckets]
+        argv: list[int | str] = [cost, len(buckets)]
+        for bucket in buckets:
+            argv.extend(bucket.args())
+        if epoch_key:
+            keys.append(epoch_key)
+            if last_used:
+                keys.append(last_used[0])
+                argv.append(last_used[1])
+        raw = self._script(keys=keys, args=argv)
+        denied, retry_us = int(raw[0]), int(raw[1])
+        states = [
+            BucketState(bucket, int(raw[2 + 2 * i]), int(raw[3 + 2 * i]) / MICRO)
+            for i, bucket in enumerate(buckets)
+        ]
+        violated = buckets[denied - 1] if denied else None
+        return Decision(denied == 0, violated, retry_us / MICRO, states), int(raw[-1])

@@ -1,0 +1,138 @@
+"""The API request gate: key lookup (cached) → tenant and plan (cached) → every rate-limit bucket,
+the tenant's cache epoch and the key's last use, in one Redis round trip.
+
+When Redis is unreachable the gate fails open: the key is checked against the database instead and
+no limit applies; a warning is logged and a short circuit breaker keeps later requests from waiting on
+Redis timeouts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from flask import current_app, g
+from redis.exceptions import RedisError
+
+from app import clock
+from app.auth import apikeys
+from app.auth.keycache import CachedKey, CachedTenant, cache, epoch_key, last_used_key
+from app.errors import Forbidden, ServiceError
+from app.ratelimit.gcra import GCRA, Bucket, Decision
+
+log = logging.getLogger(__name__)
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BREAKER_SECONDS = 1.0
+
+
+class RateLimited(ServiceError):
+    status, type, title = 429, "rate-limit-exceeded", "Too many requests"
+
+
+@dataclass
+class _Breaker:
+    open_until: float = 0.0
+
+    def closed(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def trip(self) -> None:
+        self.open_until = time.monotonic() + BREAKER_SECONDS
+
+
+_breaker = _Breaker()
+_gcra: dict[int, GCRA] = {}
+
+
+def _gate() -> GCRA:
+    from app.queue import get_fast_redis
+
+    client = get_fast_redis()
+    gate = _gcra.get(id(client))
+    if gate is None:
+        gate = _gcra[id(client)] = GCRA(client)
+    return gate
+
+
+def buckets_for(tenant: CachedTenant, method: str) -> list[Bucket]:
+    """The plan's limits as buckets: per second and per minute for the tenant; writes get half the
+    per-second rate on top (a stricter route class)."""
+    tag = f"rl:{{{tenant.id}}}"
+    buckets = []
+    if tenant.per_second:
+        buckets.append(Bucket("tenant-second", f"{tag}:t:s", tenant.per_second, 1))
+    if tenant.per_minute:
+        buckets.append(Bucket("tenant-minute", f"{tag}:t:m", tenant.per_minute, 60))
+    if method in WRITE_METHODS and tenant.per_second:
+        buckets.append(Bucket("write-second", f"{tag}:w:s", max(1, tenant.per_second // 2), 1))
+    return buckets
+
+
+def _refusal_for(key: CachedKey | None, tenant: CachedTenant | None) -> ServiceError | None:
+    """Why this key may not be used now, or None."""
+    if key is None:
+        return apikeys.unauthorized("The API key is not valid.")
+    status = key.status(clock.now())
+    if status != "active":
+        return apikeys.unauthorized(f"The API key is {status}.")
+    if tenant is None or tenant.status != "active":
+        return Forbidden(f"The tenant is {tenant.status if tenant else 'gone'}.")
+    return None
+
+
+def _from_database(raw: str) -> CachedKey:
+    row = apikeys.authenticate(raw)
+    return CachedKey(row.id, row.tenant_id, row.name, frozenset(row.scopes), row.expires_at, row.revoked_at)
+
+
+def admit(raw: str, method: str) -> CachedKey:
+    """Authenticate `raw` and charge the tenant's rate limits; raise 401/403/429 as needed."""
+    if not apikeys.is_well_formed(raw):
+        raise apikeys.unauthorized("The API key is malformed (wrong prefix, length or checksum).")
+    if not current_app.config["RATELIMIT_ENABLED"] or not _breaker.closed():
+        return _from_database(raw)  # authoritative, uncached: only while limits are off or Redis is out
+    key_hash = apikeys.hash_key(raw)
+    key = cache.key(key_hash)
+    if key is None:
+        raise apikeys.unauthorized("The API key is not valid.")
+    tenant = cache.tenant(key.tenant_id)
+    refusal = _refusal_for(key, tenant)
+    # A key or tenant the cache says is unusable charges nothing: the call only reads the epoch, in
+    # case the cached "no" is out of date.
+    buckets = buckets_for(tenant, method) if refusal is None else []
+    try:
+        decision, epoch = _gate().check(buckets, epoch_key=epoch_key(key.tenant_id),
+                                        last_used=(last_used_key(key.tenant_id), key.id) if buckets else None)
+    except RedisError as exc:
+        _breaker.trip()
+        log.warning("Redis unavailable on the API path (%s): failing open for %.0f s", type(exc).__name__,
+                    BREAKER_SECONDS)
+        return _from_database(raw)
+    if not cache.seen_epoch(key.tenant_id, epoch):  # something changed: reload from the database
+        key = cache.key(key_hash)
+        refusal = _refusal_for(key, cache.tenant(key.tenant_id) if key else None)
+    if refusal is not None:
+        raise refusal
+    if buckets:
+        g.ratelimit = decision
+        if not decision.allowed:
+            raise _refusal(decision)
+    return key
+
+
+def _refusal(decision: Decision) -> RateLimited:
+    policy = decision.violated.policy if decision.violated else "unknown"
+    error = RateLimited(
+        f"Rate limit '{policy}' exceeded: {decision.violated.limit} requests per {decision.violated.period} s. "
+        f"Retry in {max(1, round(decision.retry_after))} s.",
+        violated_policy=policy,
+    )
+    error.type = f"rate-limit-exceeded/{policy}"
+    return error
+
+
+def response_headers() -> dict[str, str]:
+    """Rate-limit headers for the current API response (empty when no limit applied)."""
+    decision: Decision | None = g.get("ratelimit")
+    return decision.headers(time.time()) if decision is not None else {}
