@@ -1,0 +1,17 @@
+"""The app as benchmarks serve it: the real app plus one bare JSON route to compare against."""
+
+from flask import jsonify
+
+from app import create_app
+from app.security import public
+
+app = create_app()
+
+
+@public
+def bare():
+    """Does nothing: the baseline of what a Flask route costs here."""
+    return jsonify({"ok": True})
+
+
+app.add_url_rule("/bench/bare", "bench_bare", bare)
