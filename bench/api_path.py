@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=None)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn gthread threads per worker")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (>1: gthread)")
     options = parser.parse_args()
     seconds = options.seconds or (3 if options.quick else 15)
     if not shutil.which("wrk"):
@@ -142,7 +142,8 @@ def main() -> None:
         "bench": "api_path", "ratio": round(ratio, 3), "bare_rps": round(bare["rps"]), "api_rps": round(api["rps"]),
         "bare_p50_ms": bare["p50_ms"], "bare_p99_ms": bare["p99_ms"], "api_p50_ms": api["p50_ms"],
         "api_p99_ms": api["p99_ms"], "api_non_2xx": api["non_2xx"], "seconds_per_side": seconds,
-        "workers": options.workers, "threads": options.threads, "connections": options.connections, "duration_s": round(time.time() - started, 1),
+        "workers": options.workers, "threads": options.threads, "connections": options.connections,
+        "duration_s": round(time.time() - started, 1),
     }))
 
 
