@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from flask import Blueprint, request
 
-from app.audit import queries
+from app.audit import forms, queries
 from app.audit.models import OUTCOMES, SEVERITIES
 from app.db import is_id
 from app.errors import NotFound
@@ -20,21 +18,9 @@ PER_PAGE = 50
 FILTER_ARGS = ("tenant", "actor", "action", "outcome", "severity", "since", "until")
 
 
-def _date(raw: str, field: str, errors: dict[str, str]) -> datetime | None:
-    """A YYYY-MM-DD date as midnight UTC."""
-    if not raw:
-        return None
-    try:
-        return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        errors[field] = f"Use a date like 2025-01-31, not {raw!r}."
-        return None
-
-
 def parse_filters(args: dict[str, str]) -> tuple[queries.AuditFilters, dict[str, str]]:
-    """Filters from the query string; problems come back per field instead of being ignored."""
-    errors: dict[str, str] = {}
-    filters = queries.AuditFilters(actor=args.get("actor", ""), action=args.get("action", ""))
+    """The shared filters plus the staff-only tenant filter (a slug or an id)."""
+    filters, errors = forms.parse_filters(args)
     tenant = args.get("tenant", "")
     if tenant:
         found = tenancy_queries.tenants_by_id([tenant]).get(tenant) if is_id(tenant, "ten") else None
@@ -43,17 +29,6 @@ def parse_filters(args: dict[str, str]) -> tuple[queries.AuditFilters, dict[str,
             errors["tenant"] = f"No tenant has the slug or id {tenant!r}."
         else:
             filters.tenant_id = found.id
-    for field, allowed in (("outcome", OUTCOMES), ("severity", SEVERITIES)):
-        value = args.get(field, "")
-        if value and value not in allowed:
-            errors[field] = f"Choose one of {', '.join(allowed)}."
-        else:
-            setattr(filters, field, value)
-    filters.since = _date(args.get("since", ""), "since", errors)
-    until = _date(args.get("until", ""), "until", errors)
-    filters.until = until + timedelta(days=1) if until else None  # the whole "until" day is included
-    if filters.since and filters.until and filters.since >= filters.until:
-        errors["until"] = "Until must be on or after since."
     return filters, errors
 
 

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.models import ApiKey
+from app.auth.models import ApiKey, key_status
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,7 @@ class CachedKey:
     revoked_at: datetime | None
 
     def status(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at is not None and self.expires_at <= now:
-            return "expired"
-        return "active"
+        return key_status(self.revoked_at, self.expires_at, now)
 
 
 @dataclass(frozen=True)

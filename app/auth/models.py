@@ -12,6 +12,15 @@ from app.db import ID_LENGTH, PublicIdMixin, TenantScopedMixin, TimestampMixin
 from app.extensions import db
 
 
+def key_status(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> str:
+    """An API key's status: revoked, expired or active."""
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    return "active"
+
+
 class User(PublicIdMixin, TimestampMixin, UserMixin, db.Model):
     """A person. Email is stored normalised so that one person cannot register twice by case."""
 
@@ -76,11 +85,7 @@ class ApiKey(PublicIdMixin, TenantScopedMixin, TimestampMixin, db.Model):
 
     def status(self, now: datetime) -> str:
         """active, expired or revoked (a rolled key stays active until its expiry)."""
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at is not None and self.expires_at <= now:
-            return "expired"
-        return "active"
+        return key_status(self.revoked_at, self.expires_at, now)
 
     @property
     def masked(self) -> str:
