@@ -147,10 +147,13 @@ def bump_after_commit(session: Session, tenant_ids: Iterable[str]) -> None:
     pending.update(tenant_ids)
 
 
+_unsent: set[str] = set()  # bumps Redis missed while it was down; sent again once it answers
+
+
 def bump_now(tenant_ids: Iterable[str]) -> None:
     from app.queue import get_redis
 
-    ids = list(tenant_ids)
+    ids = set(tenant_ids) | _unsent
     if not ids:
         return
     try:
@@ -158,12 +161,20 @@ def bump_now(tenant_ids: Iterable[str]) -> None:
         for tenant_id in ids:
             pipe.incr(epoch_key(tenant_id))
         pipe.execute()
+        _unsent.difference_update(ids)
     except RedisError:
-        # Redis down: the gate falls back to the database meanwhile; other processes may serve a
-        # stale entry once Redis is back, until its next change.
-        log.warning("could not bump cache epochs for %d tenant(s)", len(ids))
+        # Redis down: every gate falls back to the database meanwhile; the bump is kept and sent
+        # again with the next one or by the gate once Redis answers, so no process keeps a stale entry.
+        _unsent.update(ids)
+        log.warning("could not bump cache epochs for %d tenant(s); will retry", len(ids))
     for tenant_id in ids:
         cache.seen_epoch(tenant_id, -1)  # this process drops its entries at once
+
+
+def resend_unsent() -> None:
+    """Send bumps that failed while Redis was down (called by the gate once Redis answers)."""
+    if _unsent:
+        bump_now(())
 
 
 def _on_commit(session: Session) -> None:

@@ -16,7 +16,7 @@ from flask import current_app, g
 from redis.exceptions import RedisError
 
 from app import clock
-from app.auth import apikeys
+from app.auth import apikeys, keycache
 from app.auth.keycache import CachedKey, CachedTenant, cache, epoch_key, last_used_key
 from app.errors import Forbidden, ServiceError
 from app.ratelimit.gcra import GCRA, Bucket, Decision
@@ -106,9 +106,11 @@ def admit(raw: str, method: str) -> CachedKey:
                                         last_used=(last_used_key(key.tenant_id), key.id) if buckets else None)
     except RedisError as exc:
         _breaker.trip()
+        cache.clear()  # bumps may be missed while Redis is out: reload everything once it is back
         log.warning("Redis unavailable on the API path (%s): failing open for %.0f s", type(exc).__name__,
                     BREAKER_SECONDS)
         return _from_database(raw)
+    keycache.resend_unsent()
     if not cache.seen_epoch(key.tenant_id, epoch):  # something changed: reload from the database
         key = cache.key(key_hash)
         refusal = _refusal_for(key, cache.tenant(key.tenant_id) if key else None)
