@@ -34,7 +34,7 @@ def create_app(config: Any = None) -> Flask:
     return app
 
 
-MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api")
+MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api", "ratelimit")
 
 
 def _import_models() -> None:
@@ -74,10 +74,11 @@ def _register_blueprints(app: Flask) -> None:
     from app.console.admin import bp as console_admin
     from app.ops.health import bp as ops_health
     from app.plans.admin import bp as plans_admin
+    from app.ratelimit.admin import bp as ratelimit_admin
     from app.tenancy.admin import bp as tenancy_admin
     from app.tenancy.portal import bp as tenancy_portal
 
     for blueprint in (auth_views, auth_admin, auth_portal, tenancy_admin, tenancy_portal, plans_admin,
-                      audit_admin, audit_portal, console_admin, ops_health):
+                      audit_admin, audit_portal, console_admin, ratelimit_admin, ops_health):
         app.register_blueprint(blueprint)
     init_api(app)

@@ -112,6 +112,10 @@ class Config:
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.RATELIMIT_STORAGE_URI = limits_storage_uri(self.REDIS_URL)
         self.RATELIMIT_KEY_PREFIX = "tenantry"
+        # Repeat offenders: this many refused requests in one minute blocks the API key, for each
+        # successive block (within a day) the next of these durations.
+        self.RATELIMIT_BLOCK_AFTER = env_int("RATELIMIT_BLOCK_AFTER", 100)
+        self.RATELIMIT_BLOCK_SECONDS = (60, 600, 3600)
         self.LOGIN_MAX_FAILURES = 10  # the 11th failure within the window gets 429
         self.LOGIN_FAILURE_WINDOW = "15 minutes"
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from app.api import jobs as api_jobs
 from app.auth import jobs as auth_jobs
+from app.ratelimit import jobs as ratelimit_jobs
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ JOBS: list[Periodic] = [
     Periodic(api_jobs.prune_idempotency_keys, "low", interval=3600),
     Periodic(auth_jobs.prune_sessions, "low", cron="17 3 * * *"),
     Periodic(auth_jobs.flush_last_used, "low", interval=60),
+    Periodic(ratelimit_jobs.flush_violations, "low", interval=60),
 ]
 
 

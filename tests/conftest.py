@@ -122,11 +122,11 @@ def _clean(app: Flask, database: dict) -> None:
             tables = [t.name for t in db.metadata.sorted_tables]
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        from app.auth.keycache import cache
         from app.queue import get_redis
+        from app.ratelimit import service as ratelimit
 
         get_redis().flushdb()
-        cache.clear()
+        ratelimit.reset()
 
 
 @pytest.fixture(autouse=True)

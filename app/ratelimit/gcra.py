@@ -73,32 +73,50 @@ class Decision:
         return headers
 
 
+@dataclass(frozen=True)
+class Subject:
+    """Who is being limited beyond the buckets: the tenant (hash tag) and, optionally, its API key."""
+
+    tenant_id: str
+    key_id: str = ""
+    block_after: int = 0  # refusals in one minute that block the key (0: never)
+    block_ms: tuple[int, ...] = (60_000,)
+
+    def keys(self) -> list[str]:
+        tag = f"rl:{{{self.tenant_id}}}"
+        return [f"{tag}:epoch", f"{tag}:last_used", f"{tag}:block:key:{self.key_id}",
+                f"{tag}:blocklevel:key:{self.key_id}", f"{tag}:violations"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    decision: Decision
+    epoch: int = 0
+    blocked_for: float = 0.0  # seconds left on an existing block (the request was refused)
+    new_block_level: int = 0  # this request's refusal started a block at this level
+
+
 class GCRA:
-    """Checks (and, when all allow, charges) a list of buckets atomically."""
+    """Checks (and, when all allow, charges) a list of buckets atomically, with the extras of the gate."""
 
     def __init__(self, redis: Redis):
         self._script = redis.register_script(SCRIPT)
 
-    def check(self, buckets: list[Bucket], cost: int = 1, epoch_key: str | None = None,
-              last_used: tuple[str, str] | None = None) -> tuple[Decision, int]:
-        """Run the gate: returns the decision and the tenant's cache epoch (0 without `epoch_key`).
-
-        `last_used` is (hash key, API key id): the key's last use is recorded when admitted.
-        """
+    def check(self, buckets: list[Bucket], cost: int = 1, subject: Subject | None = None) -> GateResult:
         keys = [b.key for b in buckets]
-        argv: list[int | str] = [cost, len(buckets)]
+        argv: list[int | str] = [cost, len(buckets), "", 0, ""]
+        if subject is not None:
+            keys.extend(subject.keys())
+            argv[2:5] = [subject.key_id, subject.block_after, ",".join(map(str, subject.block_ms))]
         for bucket in buckets:
             argv.extend(bucket.args())
-        if epoch_key:
-            keys.append(epoch_key)
-            if last_used:
-                keys.append(last_used[0])
-                argv.append(last_used[1])
         raw = self._script(keys=keys, args=argv)
-        denied, retry_us = int(raw[0]), int(raw[1])
+        denied, retry_us, epoch, new_level = (int(v) for v in raw[:4])
+        if denied == -1:
+            return GateResult(Decision(False, None, retry_us / MICRO), epoch, blocked_for=retry_us / MICRO)
         states = [
-            BucketState(bucket, int(raw[2 + 2 * i]), int(raw[3 + 2 * i]) / MICRO)
+            BucketState(bucket, int(raw[4 + 2 * i]), int(raw[5 + 2 * i]) / MICRO)
             for i, bucket in enumerate(buckets)
         ]
         violated = buckets[denied - 1] if denied else None
-        return Decision(denied == 0, violated, retry_us / MICRO, states), int(raw[-1])
+        return GateResult(Decision(denied == 0, violated, retry_us / MICRO, states), epoch, new_block_level=new_level)

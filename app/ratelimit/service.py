@@ -17,9 +17,10 @@ from redis.exceptions import RedisError
 
 from app import clock
 from app.auth import apikeys, keycache
-from app.auth.keycache import CachedKey, CachedTenant, cache, epoch_key, last_used_key
+from app.auth.keycache import CachedKey, CachedTenant, cache
 from app.errors import Forbidden, ServiceError
-from app.ratelimit.gcra import GCRA, Bucket, Decision
+from app.ratelimit import blocks
+from app.ratelimit.gcra import GCRA, Bucket, Decision, Subject
 
 log = logging.getLogger(__name__)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -43,6 +44,12 @@ class _Breaker:
 
 _breaker = _Breaker()
 _gcra: dict[int, GCRA] = {}
+
+
+def reset() -> None:
+    """Forget process state (the breaker, the key cache): for tests, and after a Redis switch-over."""
+    _breaker.open_until = 0.0
+    cache.clear()
 
 
 def _gate() -> GCRA:
@@ -101,9 +108,11 @@ def admit(raw: str, method: str) -> CachedKey:
     # A key or tenant the cache says is unusable charges nothing: the call only reads the epoch, in
     # case the cached "no" is out of date.
     buckets = buckets_for(tenant, method) if refusal is None else []
+    config = current_app.config
+    subject = Subject(key.tenant_id, key.id if buckets else "", config["RATELIMIT_BLOCK_AFTER"],
+                      tuple(s * 1000 for s in config["RATELIMIT_BLOCK_SECONDS"]))
     try:
-        decision, epoch = _gate().check(buckets, epoch_key=epoch_key(key.tenant_id),
-                                        last_used=(last_used_key(key.tenant_id), key.id) if buckets else None)
+        result = _gate().check(buckets, subject=subject)
     except RedisError as exc:
         _breaker.trip()
         cache.clear()  # bumps may be missed while Redis is out: reload everything once it is back
@@ -111,16 +120,30 @@ def admit(raw: str, method: str) -> CachedKey:
                     BREAKER_SECONDS)
         return _from_database(raw)
     keycache.resend_unsent()
-    if not cache.seen_epoch(key.tenant_id, epoch):  # something changed: reload from the database
+    decision = result.decision
+    if not cache.seen_epoch(key.tenant_id, result.epoch):  # something changed: reload from the database
         key = cache.key(key_hash)
         refusal = _refusal_for(key, cache.tenant(key.tenant_id) if key else None)
     if refusal is not None:
         raise refusal
+    if result.blocked_for:
+        raise _blocked(result.blocked_for)
+    if result.new_block_level:
+        seconds = config["RATELIMIT_BLOCK_SECONDS"][min(result.new_block_level, len(subject.block_ms)) - 1]
+        blocks.record_block(key.tenant_id, key.id, key.name, result.new_block_level, seconds)
     if buckets:
         g.ratelimit = decision
         if not decision.allowed:
             raise _refusal(decision)
     return key
+
+
+def _blocked(seconds: float) -> RateLimited:
+    error = RateLimited(f"This API key is blocked for repeatedly exceeding its rate limits. "
+                        f"Retry in {max(1, round(seconds))} s.", headers={"Retry-After": str(max(1, round(seconds)))},
+                        violated_policy="blocked")
+    error.type = "rate-limit-exceeded/blocked"
+    return error
 
 
 def _refusal(decision: Decision) -> RateLimited:

