@@ -88,6 +88,9 @@ class Config:
         self.EMBEDDED_REDIS = env_str("REDIS_URL") is None
         self.REDIS_URL = env_str("REDIS_URL") or f"unix://{INSTANCE / 'redis.sock'}"
         self.BASE_URL = env_str("BASE_URL", "http://127.0.0.1:5000")
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto. 0 (the default)
+        # ignores those headers, so a client cannot choose the IP that limits and the audit trail see.
+        self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
 
         # Sessions: secure cookie flags, 30-minute idle and 12-hour absolute timeouts.
         self.COOKIE_SECURE = env_bool("COOKIE_SECURE", True)
