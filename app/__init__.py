@@ -39,7 +39,7 @@ def create_app(config: Any = None) -> Flask:
     return app
 
 
-MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api", "ratelimit")
+MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api", "ratelimit", "usage")
 
 
 def _import_models() -> None:
@@ -87,3 +87,6 @@ def _register_blueprints(app: Flask) -> None:
                       audit_admin, audit_portal, console_admin, ratelimit_admin, ops_health):
         app.register_blueprint(blueprint)
     init_api(app)
+    from app.usage import meter
+
+    meter.init_app(app)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app.api import jobs as api_jobs
 from app.auth import jobs as auth_jobs
 from app.ratelimit import jobs as ratelimit_jobs
+from app.usage import jobs as usage_jobs
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ JOBS: list[Periodic] = [
     Periodic(auth_jobs.prune_sessions, "low", cron="17 3 * * *"),
     Periodic(auth_jobs.flush_last_used, "low", interval=60),
     Periodic(ratelimit_jobs.flush_violations, "low", interval=60),
+    Periodic(usage_jobs.rollup_usage, "default", interval=60),
 ]
 
 

@@ -77,13 +77,56 @@ def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> di
         args[1:1] = ["-H", f"{name}: {value}"]
     text = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    total = int(re.search(r"(\d+) requests in", text).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
 
     def pct(label: str) -> float:
         value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", text).groups()
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    return {"rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"), "non_2xx": int(non_2xx.group(1)) if non_2xx else 0}
+    bad = int(non_2xx.group(1)) if non_2xx else 0
+    return {"rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"), "non_2xx": bad, "requests": total}
+
+
+def fixed_load(url: str, headers: dict[str, str], total: int, threads: int = 8) -> int:
+    """Send exactly `total` requests (keep-alive, a few threads) and return how many answered 2xx.
+    wrk stops with requests still in flight that it never counts, so exactness is checked here."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+
+    def worker(count: int) -> int:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        ok = 0
+        for _ in range(count):
+            connection.request("GET", parts.path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            ok += 200 <= response.status < 300
+        connection.close()
+        return ok
+
+    shares = [total // threads + (1 if i < total % threads else 0) for i in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(worker, shares))
+
+
+def rolled_up(env: dict[str, str]) -> int:
+    """Run the usage rollup and return the API calls it counted (billed: 2xx only)."""
+    script = """
+from sqlalchemy import func, select
+from app.extensions import db
+from app.usage import rollup
+from app.usage.models import UsageDaily
+from bench.bench_app import app
+with app.app_context():
+    rollup.rollup_all()
+    print(db.session.scalar(select(func.coalesce(func.sum(UsageDaily.value), 0))))
+"""
+    out = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -128,6 +171,12 @@ def main() -> None:
         wrk(f"{base}/api/v1/tenant", 1, options.connections, auth)
         bare = wrk(f"{base}/bench/bare", seconds, options.connections, {})
         api = wrk(f"{base}/api/v1/tenant", seconds, options.connections, auth)
+        time.sleep(1)  # wrk left requests in flight; let them finish and be counted
+        before = rolled_up(env)
+        served = fixed_load(f"{base}/api/v1/tenant", auth, 2000 if options.quick else 10_000)
+        processes.pop().send_signal(signal.SIGTERM)  # gunicorn finishes its requests (and their counting)
+        time.sleep(1)
+        counted = rolled_up(env) - before
     finally:
         for process in reversed(processes):
             process.send_signal(signal.SIGTERM)
@@ -138,10 +187,13 @@ def main() -> None:
     print(f"API route:    {api['rps']:8.0f} req/s  p50 {api['p50_ms']:.2f} ms  p99 {api['p99_ms']:.2f} ms"
           f"  non-2xx {api['non_2xx']}")
     print(f"ratio (API / bare): {ratio:.2f}   target ≥ 0.70")
+    print(f"usage: {served} 2xx answers in a fixed run, {counted} rolled up "
+          f"({'exact' if counted == served else 'MISMATCH'})")
     print(json.dumps({
         "bench": "api_path", "ratio": round(ratio, 3), "bare_rps": round(bare["rps"]), "api_rps": round(api["rps"]),
         "bare_p50_ms": bare["p50_ms"], "bare_p99_ms": bare["p99_ms"], "api_p50_ms": api["p50_ms"],
-        "api_p99_ms": api["p99_ms"], "api_non_2xx": api["non_2xx"], "seconds_per_side": seconds,
+        "api_p99_ms": api["p99_ms"], "api_non_2xx": api["non_2xx"], "usage_counted": counted,
+        "usage_2xx_seen": served, "usage_exact": counted == served, "seconds_per_side": seconds,
         "workers": options.workers, "threads": options.threads, "connections": options.connections,
         "duration_s": round(time.time() - started, 1),
     }))

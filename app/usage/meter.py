@@ -1,0 +1,72 @@
+"""Counting API calls on the request path: one pipelined Redis call after the answer has been sent.
+
+Counters live in one hash per tenant and hour, `us:{tenant}:<YYYYMMDDHH>`, field
+`<api key id>|<method> <route>|<status class>`, and the hour is added to the set `us:{tenant}:hours`
+so the rollup knows what to take. Everything carries the tenant's hash tag (one Redis Cluster slot).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from flask import Flask, Response, current_app, g, request
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+KEEP_SECONDS = 8 * 86400  # counters the rollup never took (it runs every minute) expire after 8 days
+
+
+def hour_label(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%d%H")
+
+
+def counter_key(tenant_id: str, hour: str) -> str:
+    return f"us:{{{tenant_id}}}:{hour}"
+
+
+def hours_key(tenant_id: str) -> str:
+    return f"us:{{{tenant_id}}}:hours"
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+def record(tenant_id: str, key_id: str, route: str, status: int, now: datetime) -> None:
+    """Count one API call (fail-open: a Redis outage loses counts, never a request)."""
+    from app.queue import get_fast_redis
+
+    hour = hour_label(now)
+    key = counter_key(tenant_id, hour)
+    try:
+        pipe = get_fast_redis().pipeline(transaction=False)
+        pipe.hincrby(key, f"{key_id}|{route}|{status_class(status)}", 1)
+        pipe.expire(key, KEEP_SECONDS)
+        pipe.sadd(hours_key(tenant_id), hour)
+        pipe.execute()
+    except RedisError as exc:
+        log.warning("usage not counted, Redis unavailable (%s)", type(exc).__name__)
+
+
+def _after_api_request(response: Response) -> Response:
+    api_key = g.get("api_key")
+    if api_key is None or not request.path.startswith("/api/v1/") or request.url_rule is None:
+        return response
+    from app import clock
+
+    tenant_id, key_id = api_key.tenant_id, api_key.id
+    route = f"{request.method} {request.url_rule.rule}"[:120]
+    status, now = response.status_code, clock.now()
+    app = current_app._get_current_object()
+
+    def count() -> None:  # after the body has gone out: the client does not wait for it
+        with app.app_context():
+            record(tenant_id, key_id, route, status, now)
+
+    response.call_on_close(count)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_after_api_request)
