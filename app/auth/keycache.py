@@ -53,6 +53,7 @@ class CachedTenant:
     tags: tuple[str, ...] = ()
     plan: str | None = None
     created_at: datetime | None = None
+    hard_quota: int | None = None  # API calls a month, when the plan stops there (no overage)
 
 
 def epoch_key(tenant_id: str) -> str:
@@ -130,7 +131,8 @@ class KeyCache:
         cached = CachedTenant(tenant.id, tenant.status, plan.rate_limit_per_second, plan.rate_limit_per_minute,
                               slug=tenant.slug, name=tenant.name, country=tenant.country,
                               billing_email=tenant.billing_email, tags=tuple(tenant.tags), plan=plan.code,
-                              created_at=tenant.created_at)
+                              created_at=tenant.created_at,
+                              hard_quota=plan.included("api_calls") if plan.is_hard_limit("api_calls") else None)
         with self._lock:
             if len(self._tenants) >= MAX_ENTRIES:
                 self._tenants.clear()

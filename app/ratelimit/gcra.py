@@ -81,11 +81,14 @@ class Subject:
     key_id: str = ""
     block_after: int = 0  # refusals in one minute that block the key (0: never)
     block_ms: tuple[int, ...] = (60_000,)
+    quota: int = 0  # the month's hard quota of billed calls (0: none)
+    month_key: str = ""  # where the usage meter counts this month's billed calls
 
     def keys(self) -> list[str]:
         tag = f"rl:{{{self.tenant_id}}}"
         return [f"{tag}:epoch", f"{tag}:last_used", f"{tag}:block:key:{self.key_id}",
-                f"{tag}:blocklevel:key:{self.key_id}", f"{tag}:violations"]
+                f"{tag}:blocklevel:key:{self.key_id}", f"{tag}:violations",
+                self.month_key or f"{tag}:no-quota"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class GateResult:
     decision: Decision
     epoch: int = 0
     blocked_for: float = 0.0  # seconds left on an existing block (the request was refused)
+    over_quota: bool = False  # the month's hard quota is used up (the request was refused)
     new_block_level: int = 0  # this request's refusal started a block at this level
 
 
@@ -104,16 +108,18 @@ class GCRA:
 
     def check(self, buckets: list[Bucket], cost: int = 1, subject: Subject | None = None) -> GateResult:
         keys = [b.key for b in buckets]
-        argv: list[int | str] = [cost, len(buckets), "", 0, ""]
+        argv: list[int | str] = [cost, len(buckets), "", 0, "", 0]
         if subject is not None:
             keys.extend(subject.keys())
-            argv[2:5] = [subject.key_id, subject.block_after, ",".join(map(str, subject.block_ms))]
+            argv[2:6] = [subject.key_id, subject.block_after, ",".join(map(str, subject.block_ms)), subject.quota]
         for bucket in buckets:
             argv.extend(bucket.args())
         raw = self._script(keys=keys, args=argv)
         denied, retry_us, epoch, new_level = (int(v) for v in raw[:4])
         if denied == -1:
             return GateResult(Decision(False, None, retry_us / MICRO), epoch, blocked_for=retry_us / MICRO)
+        if denied == -2:
+            return GateResult(Decision(False, None, 0.0), epoch, over_quota=True)
         states = [
             BucketState(bucket, int(raw[4 + 2 * i]), int(raw[5 + 2 * i]) / MICRO)
             for i, bucket in enumerate(buckets)

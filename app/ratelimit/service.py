@@ -21,6 +21,7 @@ from app.auth.keycache import CachedKey, CachedTenant, cache
 from app.errors import Forbidden, ServiceError
 from app.ratelimit import blocks
 from app.ratelimit.gcra import GCRA, Bucket, Decision, Subject
+from app.usage import meter
 
 log = logging.getLogger(__name__)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -109,8 +110,11 @@ def admit(raw: str, method: str) -> CachedKey:
     # case the cached "no" is out of date.
     buckets = buckets_for(tenant, method) if refusal is None else []
     config = current_app.config
+    now = clock.now()
+    quota = tenant.hard_quota if refusal is None and tenant.hard_quota is not None else 0
     subject = Subject(key.tenant_id, key.id if buckets else "", config["RATELIMIT_BLOCK_AFTER"],
-                      tuple(s * 1000 for s in config["RATELIMIT_BLOCK_SECONDS"]))
+                      tuple(s * 1000 for s in config["RATELIMIT_BLOCK_SECONDS"]),
+                      quota=quota, month_key=meter.month_key(key.tenant_id, now) if quota else "")
     try:
         result = _gate().check(buckets, subject=subject)
     except RedisError as exc:
@@ -128,6 +132,8 @@ def admit(raw: str, method: str) -> CachedKey:
         raise refusal
     if result.blocked_for:
         raise _blocked(result.blocked_for)
+    if result.over_quota:
+        raise _quota_exceeded(quota, now)
     if result.new_block_level:
         seconds = config["RATELIMIT_BLOCK_SECONDS"][min(result.new_block_level, len(subject.block_ms)) - 1]
         blocks.record_block(key.tenant_id, key.id, key.name, result.new_block_level, seconds)
@@ -136,6 +142,19 @@ def admit(raw: str, method: str) -> CachedKey:
         if not decision.allowed:
             raise _refusal(decision)
     return key
+
+
+def _quota_exceeded(quota: int, now) -> RateLimited:
+    """429 quota-exceeded until the month turns (UTC)."""
+    from datetime import UTC, datetime
+
+    next_month = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
+    seconds = max(1, int((next_month - now).total_seconds()))
+    error = RateLimited(f"This month's quota of {quota:,} API calls is used up; it renews on "
+                        f"{next_month:%Y-%m-%d} (UTC). Upgrade the plan for more.",
+                        headers={"Retry-After": str(seconds)}, violated_policy="monthly-quota")
+    error.type = "quota-exceeded"
+    return error
 
 
 def _blocked(seconds: float) -> RateLimited:

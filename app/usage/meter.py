@@ -29,6 +29,11 @@ def hours_key(tenant_id: str) -> str:
     return f"us:{{{tenant_id}}}:hours"
 
 
+def month_key(tenant_id: str, moment: datetime) -> str:
+    """The month's billed (2xx) calls, read by the request gate to enforce hard quotas."""
+    return f"us:{{{tenant_id}}}:calls:{moment.astimezone(UTC).strftime('%Y%m')}"
+
+
 def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
@@ -44,6 +49,9 @@ def record(tenant_id: str, key_id: str, route: str, status: int, now: datetime) 
         pipe.hincrby(key, f"{key_id}|{route}|{status_class(status)}", 1)
         pipe.expire(key, KEEP_SECONDS)
         pipe.sadd(hours_key(tenant_id), hour)
+        if 200 <= status < 300:
+            pipe.incr(month_key(tenant_id, now))
+            pipe.expire(month_key(tenant_id, now), 40 * 86400)
         pipe.execute()
     except RedisError as exc:
         log.warning("usage not counted, Redis unavailable (%s)", type(exc).__name__)
