@@ -63,6 +63,7 @@ def init_api(app: Flask) -> None:
     from app.api import schemas
     from app.auth.api import blp as keys_api
     from app.tenancy.api import blp as tenancy_api
+    from app.usage.api import blp as usage_api
 
     # Query strings are strict like JSON bodies: a misspelt parameter (?limt=5) is a 422 naming it, not
     # silently ignored (webargs' default drops unknown query parameters). Headers stay lenient.
@@ -76,7 +77,7 @@ def init_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
                                                        "description": "A tenant API key, tnt_live_…"})
     api.spec.components.schema("Problem", schema=schemas.ProblemSchema)
-    for blueprint in (tenancy_api, keys_api):
+    for blueprint in (tenancy_api, keys_api, usage_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # Bearer keys only, never cookies: nothing to forge
         limiter.exempt(blueprint)  # API limits are the request gate's (app/ratelimit), in its one round trip
