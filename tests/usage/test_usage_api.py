@@ -30,7 +30,7 @@ def _tenant_with_key(make, plan="pro"):
 
 def test_current_usage_counts_this_months_successful_calls_live(ctx, client, make):
     _pro(included=5)
-    tenant, token = _tenant_with_key(make)
+    _tenant, token = _tenant_with_key(make)
     for _ in range(3):
         client.get("/api/v1/tenant", headers=bearer(token))
     body = client.get("/api/v1/usage/current", headers=bearer(token)).get_json()
@@ -43,7 +43,7 @@ def test_current_usage_counts_this_months_successful_calls_live(ctx, client, mak
 
 def test_overage_is_priced_at_the_plans_unit_price(ctx, client, make):
     _pro(included=2)
-    tenant, token = _tenant_with_key(make)
+    _tenant, token = _tenant_with_key(make)
     for _ in range(6):
         client.get("/api/v1/tenant", headers=bearer(token))
     body = client.get("/api/v1/usage/overage", headers=bearer(token)).get_json()
@@ -59,7 +59,7 @@ def test_overage_is_priced_at_the_plans_unit_price(ctx, client, make):
 
 def test_unlimited_plans_have_no_remaining_and_no_overage(ctx, client, make):
     plans_service.ensure_default_plans(Actor.system("tests"))
-    tenant, token = _tenant_with_key(make, plan="enterprise")
+    _tenant, token = _tenant_with_key(make, plan="enterprise")
     client.get("/api/v1/tenant", headers=bearer(token))
     body = client.get("/api/v1/usage/current", headers=bearer(token)).get_json()
     assert body["included"] is None and body["remaining"] is None and body["used"] == 1
@@ -68,7 +68,7 @@ def test_unlimited_plans_have_no_remaining_and_no_overage(ctx, client, make):
 
 def test_history_is_daily_and_zero_filled(ctx, client, make):
     _pro(included=1000)
-    tenant, token = _tenant_with_key(make)
+    _tenant, token = _tenant_with_key(make)
     today = datetime(2030, 3, 10, 12, tzinfo=UTC)
     for days_ago, calls in ((2, 3), (0, 1)):
         with clock.travel(today - timedelta(days=days_ago)):
