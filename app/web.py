@@ -120,7 +120,13 @@ def _htmx_dir() -> str:
     return str(Path(js_lib_htmx.__file__).parent / "static" / "htmx")
 
 
-VENDOR = {"htmx.min.js": _htmx_dir}
+def _plotly_dir() -> str:
+    import plotly
+
+    return str(Path(plotly.__file__).parent / "package_data")
+
+
+VENDOR = {"htmx.min.js": _htmx_dir, "plotly.min.js": _plotly_dir}
 
 
 def init_app(app: Flask) -> None:

@@ -65,3 +65,33 @@
   fadeRenderedToasts();
   document.body.addEventListener("htmx:load", fadeRenderedToasts);
 })();
+
+// Plotly charts: <div class="chart" data-figure='{"data": …, "layout": …}'>, drawn on every htmx load
+// (full pages and swapped fragments alike). Plotly (from the plotly package, served by the app) is
+// loaded only when a page has a chart.
+(function () {
+  "use strict";
+  var loading = null;
+  function withPlotly(then) {
+    if (window.Plotly) { then(); return; }
+    if (!loading) {
+      loading = document.createElement("script");
+      loading.src = document.body.dataset.plotlySrc;
+      document.head.appendChild(loading);
+    }
+    loading.addEventListener("load", then);
+  }
+  function draw(root) {
+    var charts = root.querySelectorAll ? root.querySelectorAll(".chart[data-figure]:not([data-drawn])") : [];
+    if (!charts.length) return;
+    withPlotly(function () {
+      charts.forEach(function (el) {
+        if (el.dataset.drawn) return;
+        var figure = JSON.parse(el.dataset.figure);
+        el.dataset.drawn = "1";
+        window.Plotly.newPlot(el, figure.data, figure.layout, { displayModeBar: false, responsive: true });
+      });
+    });
+  }
+  if (window.htmx) { window.htmx.onLoad(draw); } else { draw(document); }
+})();
