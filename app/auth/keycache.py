@@ -54,6 +54,7 @@ class CachedTenant:
     plan: str | None = None
     created_at: datetime | None = None
     hard_quota: int | None = None  # API calls a month, when the plan stops there (no overage)
+    included: int | None = None  # API calls a month included in the plan (None: unlimited)
 
 
 def epoch_key(tenant_id: str) -> str:
@@ -132,7 +133,8 @@ class KeyCache:
                               slug=tenant.slug, name=tenant.name, country=tenant.country,
                               billing_email=tenant.billing_email, tags=tuple(tenant.tags), plan=plan.code,
                               created_at=tenant.created_at,
-                              hard_quota=plan.included("api_calls") if plan.is_hard_limit("api_calls") else None)
+                              hard_quota=plan.included("api_calls") if plan.is_hard_limit("api_calls") else None,
+                              included=plan.included("api_calls"))
         with self._lock:
             if len(self._tenants) >= MAX_ENTRIES:
                 self._tenants.clear()

@@ -38,8 +38,16 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-def record(tenant_id: str, key_id: str, route: str, status: int, now: datetime) -> None:
-    """Count one API call (fail-open: a Redis outage loses counts, never a request)."""
+WARN_AT = (80, 100)  # percent of the included calls
+
+
+def record(tenant_id: str, key_id: str, route: str, status: int, now: datetime,
+           included: int | None = None) -> None:
+    """Count one API call (fail-open: a Redis outage loses counts, never a request).
+
+    The call that takes the month's billed count across 80% or 100% of `included` reports it: INCR is
+    atomic, so exactly one call crosses each threshold.
+    """
     from app.queue import get_fast_redis
 
     hour = hour_label(now)
@@ -52,9 +60,18 @@ def record(tenant_id: str, key_id: str, route: str, status: int, now: datetime) 
         if 200 <= status < 300:
             pipe.incr(month_key(tenant_id, now))
             pipe.expire(month_key(tenant_id, now), 40 * 86400)
-        pipe.execute()
+        replies = pipe.execute()
     except RedisError as exc:
         log.warning("usage not counted, Redis unavailable (%s)", type(exc).__name__)
+        return
+    if 200 <= status < 300 and included:
+        used = int(replies[3])
+        for percent in WARN_AT:
+            threshold = -(-included * percent // 100)  # ceiling
+            if used == threshold:
+                from app.usage import service
+
+                service.threshold_reached(tenant_id, percent, used, included, now)
 
 
 def _after_api_request(response: Response) -> Response:
@@ -62,15 +79,18 @@ def _after_api_request(response: Response) -> Response:
     if api_key is None or not request.path.startswith("/api/v1/") or request.url_rule is None:
         return response
     from app import clock
+    from app.auth.keycache import cache
 
     tenant_id, key_id = api_key.tenant_id, api_key.id
+    cached = cache.tenant(tenant_id)
+    included = cached.included if cached else None
     route = f"{request.method} {request.url_rule.rule}"[:120]
     status, now = response.status_code, clock.now()
     app = current_app._get_current_object()
 
     def count() -> None:  # after the body has gone out: the client does not wait for it
         with app.app_context():
-            record(tenant_id, key_id, route, status, now)
+            record(tenant_id, key_id, route, status, now, included)
 
     response.call_on_close(count)
     return response

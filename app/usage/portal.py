@@ -27,3 +27,14 @@ def index(tenant: Tenant):
     return render("portal/usage/index.html", tenant=tenant, usage=usage, projected=projected,
                   figure=figure.to_json(), endpoints=queries.endpoints(tenant.id, 7), has_data=any(
                       d["api_calls"] for d in days))
+
+
+@bp.app_context_processor
+def _quota_banner() -> dict:
+    """Every tenant page: a banner once the month's calls pass 80% of the plan's quota."""
+    from flask import g
+
+    tenant = g.get("tenant")
+    if tenant is None or not tenant.plan:
+        return {}
+    return {"quota_banner": queries.quota_banner(tenant.id, tenant.plan)}

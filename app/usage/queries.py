@@ -100,3 +100,14 @@ def endpoints(tenant_id: str, days: int, limit: int = 20) -> list[dict]:
     ).all()
     return [{"route": route, "calls": int(calls), "errors": int(errs),
              "error_rate": round(int(errs) / int(calls), 4) if calls else 0.0} for route, calls, errs in rows]
+
+
+def quota_banner(tenant_id: str, plan: Plan) -> dict | None:
+    """{percent, used, included} when this month's calls reached 80% of the quota, else None."""
+    included = plan.included(METRIC)
+    if not included:
+        return None
+    used = _live(tenant_id, clock.now())
+    percent = 100 * used // included
+    return {"percent": percent, "used": used, "included": included, "hard": plan.is_hard_limit(METRIC)} \
+        if percent >= 80 else None
