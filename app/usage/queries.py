@@ -111,3 +111,25 @@ def quota_banner(tenant_id: str, plan: Plan) -> dict | None:
     percent = 100 * used // included
     return {"percent": percent, "used": used, "included": included, "hard": plan.is_hard_limit(METRIC)} \
         if percent >= 80 else None
+
+
+def platform_history(days: int) -> list[dict]:
+    """Billed API calls per day across every tenant, zero-filled."""
+    today = clock.now().date()
+    first = today - timedelta(days=days - 1)
+    rows = dict(db.session.execute(
+        select(UsageDaily.day, func.sum(UsageDaily.value))
+        .where(UsageDaily.metric == METRIC, UsageDaily.day >= first).group_by(UsageDaily.day)
+    ).all())
+    return [{"date": first + timedelta(days=i), METRIC: int(rows.get(first + timedelta(days=i), 0))}
+            for i in range(days)]
+
+
+def month_by_tenant() -> dict[str, int]:
+    """Rolled-up billed calls this month, per tenant (pre-aggregated daily rows only)."""
+    start, end = month_bounds(clock.now())
+    return {tenant_id: int(total) for tenant_id, total in db.session.execute(
+        select(UsageDaily.tenant_id, func.sum(UsageDaily.value))
+        .where(UsageDaily.metric == METRIC, UsageDaily.day >= start.date(), UsageDaily.day < end.date())
+        .group_by(UsageDaily.tenant_id)
+    ).all()}

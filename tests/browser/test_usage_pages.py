@@ -30,3 +30,20 @@ def test_owner_opens_usage_and_sees_the_chart(page, client, tenant_world):
     expect(page.locator("#usage-endpoints")).to_contain_text("GET /api/v1/tenant")
     page.reload()  # and on a full page load
     expect(page.locator("#usage-chart svg.main-svg").first).to_be_visible()
+
+
+def test_staff_open_usage_and_drill_into_a_tenant(page, client, make, tenant_world):
+    from tests.browser.test_admin_pages import _sign_in_staff
+
+    for _ in range(3):
+        client.get("/api/v1/tenant", headers={"Authorization": f"Bearer {tenant_world['a']['token']}"})
+    rollup.rollup_all()
+    _sign_in_staff(page, make)
+    page.click("nav >> text=Usage")
+    page.wait_for_url("**/admin/usage/")
+    expect(page.locator("#usage-month")).to_have_text("3")
+    expect(page.locator("#usage-chart svg.main-svg").first).to_be_visible()
+    page.click("#usage-top >> text=Tenant A")
+    page.wait_for_url(f"**/admin/usage/{tenant_world['a']['tenant'].id}")
+    expect(page.locator("h1")).to_have_text("Tenant A: usage")
+    expect(page.locator("#usage-chart svg.main-svg").first).to_be_visible()
