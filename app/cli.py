@@ -27,8 +27,8 @@ def demo_seed(tenants: int, if_empty: bool) -> None:
         return
     started = time.perf_counter()
     counts = demo.seed(tenants, log=click.echo)
-    click.echo(f"Seeded {counts['tenants']} tenants, {counts['users']} memberships, {counts['keys']} API keys "
-               f"in {time.perf_counter() - started:.1f}s.")
+    click.echo(f"Seeded {counts['tenants']} tenants, {counts['users']} memberships, {counts['keys']} API keys, "
+               f"{counts['usage_days']} days of usage in {time.perf_counter() - started:.1f}s.")
     click.echo(f"Staff: {demo.STAFF_EMAIL} / {demo.STAFF_PASSWORD} at /admin/login")
     click.echo(f"Tenant user: {demo.DEMO_OWNER} / {demo.USER_PASSWORD} at /login")
 

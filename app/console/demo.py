@@ -60,6 +60,9 @@ def seed(tenants: int = 50, seed_value: int = 7, log=print) -> dict[str, int]:
         counts["tenants"] += 1
         db.session.expunge_all()
         del tenant
+    from app.usage.demo import seed_usage
+
+    counts["usage_days"] = seed_usage(rng)
     return counts
 
 

@@ -32,3 +32,11 @@ def test_staff_see_totals_top_tenants_and_who_is_near_quota(ctx, client, make, s
 def test_usage_pages_are_for_staff_only(as_role, client):
     assert client.get("/admin/usage/").status_code == 302
     assert as_role("owner").get("/admin/usage/").status_code == 404
+
+
+def test_demo_seed_writes_90_days_of_usage_that_the_pages_show(app, staff_client):
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--tenants", "3"])
+    assert result.exit_code == 0, result.output
+    assert "days of usage" in result.output
+    page = staff_client.get("/admin/usage/").get_data(as_text=True)
+    assert "Acme Corp" in page and 'id="usage-chart"' in page
