@@ -62,3 +62,17 @@ def _enqueue_pending(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
     session.info.pop("after_commit_jobs", None)
+
+
+TAKE_HASH = "local v = redis.call('HGETALL', KEYS[1]); redis.call('DEL', KEYS[1]); return v"
+
+
+def take_hashes(keys: list[str]) -> list[dict[str, str]]:
+    """Read and delete each hash atomically (a one-key script each, so Redis Cluster is fine), in one
+    pipelined round trip; a write that lands meanwhile goes into a fresh hash, never lost."""
+    redis = get_redis()
+    take = redis.register_script(TAKE_HASH)
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        take(keys=[key], client=pipe)
+    return [{flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)} for flat in pipe.execute()]

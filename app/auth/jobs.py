@@ -10,9 +10,6 @@ def prune_sessions() -> int:
     return service.prune_sessions()
 
 
-TAKE_HASH = "local v = redis.call('HGETALL', KEYS[1]); redis.call('DEL', KEYS[1]); return v"
-
-
 def flush_last_used(batch: int = 500) -> int:
     """Copy the last-use times the API gate wrote to Redis onto the keys in the database.
 
@@ -21,26 +18,14 @@ def flush_last_used(batch: int = 500) -> int:
     """
     from datetime import UTC, datetime
 
-    from sqlalchemy import select
-
     from app.auth import apikeys
     from app.auth.keycache import last_used_key
-    from app.extensions import db
-    from app.queue import get_redis
-    from app.tenancy.models import Tenant
+    from app.queue import take_hashes
+    from app.tenancy.queries import tenant_id_batches
 
-    redis, changed, after = get_redis(), 0, ""
-    take = redis.register_script(TAKE_HASH)
-    while True:
-        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.id > after).order_by(Tenant.id).limit(batch)))
-        if not ids:
-            return changed
-        after = ids[-1]
-        pipe = redis.pipeline(transaction=False)
-        for tenant_id in ids:
-            take(keys=[last_used_key(tenant_id)], client=pipe)
-        stamps = {
-            flat[i].decode(): datetime.fromtimestamp(int(flat[i + 1]), UTC)
-            for flat in pipe.execute() for i in range(0, len(flat), 2)
-        }
+    changed = 0
+    for ids in tenant_id_batches(batch):
+        stamps = {key_id: datetime.fromtimestamp(int(seconds), UTC)
+                  for found in take_hashes([last_used_key(t) for t in ids]) for key_id, seconds in found.items()}
         changed += apikeys.record_last_use(stamps)
+    return changed

@@ -15,8 +15,6 @@ from app.ratelimit.gcra import Subject
 from app.ratelimit.models import RateLimitBlock, RateLimitViolation
 from app.security import Actor
 
-TAKE_HASH = "local v = redis.call('HGETALL', KEYS[1]); redis.call('DEL', KEYS[1]); return v"
-
 
 def record_block(tenant_id: str, key_id: str, key_name: str, level: int, seconds: float) -> RateLimitBlock:
     """The gate just blocked a key: keep a record and audit it (the block itself is in Redis)."""
@@ -66,27 +64,18 @@ def recent_blocks(limit: int = 50) -> list[RateLimitBlock]:
 def flush_violations(batch: int = 500) -> int:
     """Move the per-minute refusal counts the gate keeps in Redis into the database (exactly once:
     each tenant's hash is taken atomically, and counts are added to the minute's row)."""
-    from app.queue import get_redis
-    from app.tenancy.models import Tenant
+    from app.queue import take_hashes
+    from app.tenancy.queries import tenant_id_batches
 
-    redis = get_redis()
-    take = redis.register_script(TAKE_HASH)
-    moved, after = 0, ""
-    while True:
-        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.id > after).order_by(Tenant.id).limit(batch)))
-        if not ids:
-            return moved
-        after = ids[-1]
-        pipe = redis.pipeline(transaction=False)
-        for tenant_id in ids:
-            take(keys=[Subject(tenant_id).keys()[4]], client=pipe)
-        for tenant_id, flat in zip(ids, pipe.execute(), strict=True):
-            for i in range(0, len(flat), 2):
-                minute, subject_type, subject_id = flat[i].decode().split("|", 2)
-                _add(tenant_id, subject_type, subject_id, datetime.fromtimestamp(int(minute) * 60, UTC),
-                     int(flat[i + 1]))
+    moved = 0
+    for ids in tenant_id_batches(batch):
+        for tenant_id, counts in zip(ids, take_hashes([Subject(t).keys()[4] for t in ids]), strict=True):
+            for field, count in counts.items():
+                minute, subject_type, subject_id = field.split("|", 2)
+                _add(tenant_id, subject_type, subject_id, datetime.fromtimestamp(int(minute) * 60, UTC), int(count))
                 moved += 1
         db.session.commit()
+    return moved
 
 
 def _add(tenant_id: str, subject_type: str, subject_id: str, minute: datetime, count: int) -> None:

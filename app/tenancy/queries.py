@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import or_, select
 
@@ -142,3 +142,14 @@ def tenants_by_id(tenant_ids: Iterable[str | None]) -> dict[str, Tenant]:
     if not wanted:
         return {}
     return {tenant.id: tenant for tenant in db.session.scalars(select(Tenant).where(Tenant.id.in_(wanted)))}
+
+
+def tenant_id_batches(size: int = 500) -> Iterator[list[str]]:
+    """Every tenant id, in id order, `size` at a time (for jobs that visit each tenant's counters)."""
+    after = ""
+    while True:
+        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.id > after).order_by(Tenant.id).limit(size)))
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]

@@ -102,13 +102,7 @@ def rollup_tenant(redis, tenant_id: str) -> int:
 def rollup_all(batch: int = 500) -> int:
     """Roll up every tenant (the scheduler runs this every minute; running it twice is harmless)."""
     from app.queue import get_redis
-    from app.tenancy.models import Tenant
+    from app.tenancy.queries import tenant_id_batches
 
-    redis, applied, after = get_redis(), 0, ""
-    while True:
-        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.id > after).order_by(Tenant.id).limit(batch)))
-        if not ids:
-            return applied
-        after = ids[-1]
-        for tenant_id in ids:
-            applied += rollup_tenant(redis, tenant_id)
+    redis = get_redis()
+    return sum(rollup_tenant(redis, tenant_id) for ids in tenant_id_batches(batch) for tenant_id in ids)
