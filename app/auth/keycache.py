@@ -37,6 +37,10 @@ class CachedKey:
     def status(self, now: datetime) -> str:
         return key_status(self.revoked_at, self.expires_at, now)
 
+    @classmethod
+    def from_row(cls, row: ApiKey) -> CachedKey:
+        return cls(row.id, row.tenant_id, row.name, frozenset(row.scopes), row.expires_at, row.revoked_at)
+
 
 @dataclass(frozen=True)
 class CachedTenant:
@@ -115,7 +119,7 @@ class KeyCache:
         row = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
         if row is None:
             return None
-        cached = CachedKey(row.id, row.tenant_id, row.name, frozenset(row.scopes), row.expires_at, row.revoked_at)
+        cached = CachedKey.from_row(row)
         with self._lock:
             if len(self._keys) >= MAX_ENTRIES:
                 self._keys.clear()

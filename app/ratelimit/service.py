@@ -90,8 +90,7 @@ def _refusal_for(key: CachedKey | None, tenant: CachedTenant | None) -> ServiceE
 
 
 def _from_database(raw: str) -> CachedKey:
-    row = apikeys.authenticate(raw)
-    return CachedKey(row.id, row.tenant_id, row.name, frozenset(row.scopes), row.expires_at, row.revoked_at)
+    return CachedKey.from_row(apikeys.authenticate(raw))
 
 
 def admit(raw: str, method: str) -> CachedKey:

@@ -18,21 +18,12 @@ bp = Blueprint("usage_admin", __name__, url_prefix="/admin/usage")
 @staff_required
 def index():
     """Usage across every tenant this month."""
-    by_tenant = queries.month_by_tenant()
-    tenants = tenancy_queries.tenants_by_id(by_tenant)
-    rows = []
-    for tenant_id, used in sorted(by_tenant.items(), key=lambda item: -item[1]):
-        tenant = tenants.get(tenant_id)
-        if tenant is None:
-            continue
-        included = tenant.plan.included(queries.METRIC)
-        rows.append({"tenant": tenant, "used": used, "included": included,
-                     "percent": 100 * used // included if included else None})
+    rows = queries.month_leaderboard()
     days = queries.platform_history(30)
     start, _ = queries.month_bounds(clock.now())
     figure = charts.daily_against_quota(days, None, start.date())
     return render("admin/usage/index.html", top=rows[:10], near=[r for r in rows if (r["percent"] or 0) >= 80],
-                  month_total=sum(by_tenant.values()), today=days[-1][queries.METRIC], figure=figure.to_json(),
+                  month_total=sum(row["used"] for row in rows), today=days[-1][queries.METRIC], figure=figure.to_json(),
                   has_data=any(d[queries.METRIC] for d in days), month=start)
 
 
@@ -41,8 +32,7 @@ def index():
 def tenant(tenant_id: str):
     """One tenant's usage, as the tenant sees it."""
     found = tenancy_queries.get_tenant(tenant_id)
-    usage = queries.current(found.id, get_plan(found.plan_id))
-    days = queries.history(found.id, 30)
-    figure = charts.daily_against_quota(days, usage.included, usage.period_start.date())
-    return render("admin/usage/tenant.html", tenant=found, usage=usage, figure=figure.to_json(),
-                  endpoints=queries.endpoints(found.id, 7), has_data=any(d[queries.METRIC] for d in days))
+    report = queries.tenant_report(found.id, get_plan(found.plan_id))
+    figure = charts.daily_against_quota(report.days, report.usage.included, report.usage.period_start.date())
+    return render("admin/usage/tenant.html", tenant=found, report=report, usage=report.usage,
+                  figure=figure.to_json())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app import clock
 from app.plans.queries import get_plan
 from app.security import tenant_permission
 from app.tenancy.models import Tenant
@@ -18,15 +17,10 @@ bp = Blueprint("usage_portal", __name__, url_prefix="/t/<slug>/usage")
 @tenant_permission("usage:read")
 def index(tenant: Tenant):
     """How much of the plan this period has used, and where the calls go."""
-    usage = queries.current(tenant.id, get_plan(tenant.plan_id))
-    days = queries.history(tenant.id, 30)
-    now = clock.now()
-    elapsed = (now - usage.period_start) / (usage.period_end - usage.period_start)
-    projected = round(usage.used / elapsed) if elapsed > 0 else usage.used
-    figure = charts.daily_against_quota(days, usage.included, usage.period_start.date())
-    return render("portal/usage/index.html", tenant=tenant, usage=usage, projected=projected,
-                  figure=figure.to_json(), endpoints=queries.endpoints(tenant.id, 7), has_data=any(
-                      d["api_calls"] for d in days))
+    report = queries.tenant_report(tenant.id, get_plan(tenant.plan_id))
+    figure = charts.daily_against_quota(report.days, report.usage.included, report.usage.period_start.date())
+    return render("portal/usage/index.html", tenant=tenant, report=report, usage=report.usage,
+                  figure=figure.to_json())
 
 
 @bp.app_context_processor

@@ -133,3 +133,40 @@ def month_by_tenant() -> dict[str, int]:
         .where(UsageDaily.metric == METRIC, UsageDaily.day >= start.date(), UsageDaily.day < end.date())
         .group_by(UsageDaily.tenant_id)
     ).all()}
+
+
+@dataclass
+class TenantReport:
+    """Everything a usage page shows for one tenant: the period, the month-end pace, 30 days, endpoints."""
+
+    usage: PeriodUsage
+    projected: int  # calls by the end of the period at the pace so far
+    days: list[dict]
+    endpoints: list[dict]
+
+    @property
+    def has_data(self) -> bool:
+        return any(day[METRIC] for day in self.days)
+
+
+def tenant_report(tenant_id: str, plan: Plan) -> TenantReport:
+    usage = current(tenant_id, plan)
+    elapsed = (clock.now() - usage.period_start) / (usage.period_end - usage.period_start)
+    projected = round(usage.used / elapsed) if elapsed > 0 else usage.used
+    return TenantReport(usage, projected, history(tenant_id, 30), endpoints(tenant_id, 7))
+
+
+def month_leaderboard() -> list[dict]:
+    """Tenants with usage this month, busiest first, with their share of the plan's quota."""
+    from app.tenancy.queries import tenants_by_id
+
+    by_tenant = month_by_tenant()
+    tenants = tenants_by_id(by_tenant)
+    rows = []
+    for tenant_id, used in sorted(by_tenant.items(), key=lambda item: -item[1]):
+        tenant = tenants.get(tenant_id)
+        if tenant is not None:
+            included = tenant.plan.included(METRIC)
+            rows.append({"tenant": tenant, "used": used, "included": included,
+                         "percent": 100 * used // included if included else None})
+    return rows

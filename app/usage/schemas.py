@@ -15,24 +15,22 @@ class EndpointDaysArgs(DaysArgs):
                           metadata={"description": "How many days back, 1–90."})
 
 
-class CurrentUsageSchema(Schema):
-    object = fields.Constant("usage", dump_only=True)
+class _PeriodSchema(Schema):
     metric = fields.String(dump_only=True)
     period_start = fields.DateTime(dump_only=True)
     period_end = fields.DateTime(dump_only=True)
     used = fields.Integer(dump_only=True)
     included = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "null: unlimited"})
+
+
+class CurrentUsageSchema(_PeriodSchema):
+    object = fields.Constant("usage", dump_only=True)
     remaining = fields.Integer(dump_only=True, allow_none=True)
     hard_limit = fields.Boolean(dump_only=True)
 
 
-class OverageSchema(Schema):
+class OverageSchema(_PeriodSchema):
     object = fields.Constant("overage", dump_only=True)
-    metric = fields.String(dump_only=True)
-    period_start = fields.DateTime(dump_only=True)
-    period_end = fields.DateTime(dump_only=True)
-    used = fields.Integer(dump_only=True)
-    included = fields.Integer(dump_only=True, allow_none=True)
     overage_units = fields.Integer(dump_only=True)
     unit_price = fields.Method("_unit_price", dump_only=True, allow_none=True,
                                metadata={"type": "string", "nullable": True,
