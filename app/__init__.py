@@ -83,11 +83,12 @@ def _register_blueprints(app: Flask) -> None:
     from app.tenancy.admin import bp as tenancy_admin
     from app.tenancy.portal import bp as tenancy_portal
     from app.usage.admin import bp as usage_admin
+    from app.usage.metrics_admin import bp as usage_metrics_admin
     from app.usage.portal import bp as usage_portal
 
     for blueprint in (auth_views, auth_admin, auth_portal, tenancy_admin, tenancy_portal, plans_admin,
-                      audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_portal,
-                      ops_health):
+                      audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_metrics_admin,
+                      usage_portal, ops_health):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter

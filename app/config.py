@@ -44,6 +44,17 @@ def env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    """A decimal number setting."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
 def _instance_secret(filename: str) -> str:
     """A random secret kept in instance/ so that restarts of the embedded mode keep sessions."""
     INSTANCE.mkdir(exist_ok=True)
@@ -119,6 +130,16 @@ class Config:
         # successive block (within a day) the next of these durations.
         self.RATELIMIT_BLOCK_AFTER = env_int("RATELIMIT_BLOCK_AFTER", 100)
         self.RATELIMIT_BLOCK_SECONDS = (60, 600, 3600)
+        # Optional API limits beyond the plan's: requests per minute from one client IP within a tenant
+        # (sliding window), and requests per second across all tenants (one Redis, not a cluster). 0: off.
+        self.RATELIMIT_IP_PER_MINUTE = env_int("RATELIMIT_IP_PER_MINUTE", 0)
+        self.RATELIMIT_GLOBAL_PER_SECOND = env_int("RATELIMIT_GLOBAL_PER_SECOND", 0)
+        # Usage meter: each worker buffers answered API calls and writes them to Redis this often (0:
+        # at once, one round trip per call), or sooner when this many are waiting.
+        self.USAGE_FLUSH_SECONDS = env_float("USAGE_FLUSH_SECONDS", 0.2)
+        self.USAGE_FLUSH_MAX_CALLS = 2000
+        # Request log: the Redis stream's cap (entries waiting to be drained into the database).
+        self.REQUEST_LOG_STREAM_MAX = env_int("REQUEST_LOG_STREAM_MAX", 200_000)
         self.LOGIN_MAX_FAILURES = 10  # the 11th failure within the window gets 429
         self.LOGIN_FAILURE_WINDOW = "15 minutes"
 
@@ -131,6 +152,13 @@ class Config:
         self.API_PAGE_MAX = 100
         self.API_KEY_ENVIRONMENT = env_str("API_KEY_ENVIRONMENT", "live")
         self.IDEMPOTENCY_TTL = timedelta(hours=24)
+
+        # Usage events (POST /api/v1/usage/events): how far in the past or future an event's timestamp
+        # may be, and how long an event id is remembered. Ids outlive the accepted window, so a retry
+        # either lands on a remembered id or is refused as too old: never counted twice.
+        self.USAGE_EVENT_MAX_AGE = timedelta(days=env_int("USAGE_EVENT_MAX_AGE_DAYS", 35))
+        self.USAGE_EVENT_MAX_FUTURE = timedelta(minutes=env_int("USAGE_EVENT_MAX_FUTURE_MINUTES", 60))
+        self.USAGE_EVENT_ID_TTL = self.USAGE_EVENT_MAX_AGE + self.USAGE_EVENT_MAX_FUTURE + timedelta(days=1)
 
         self.INVITATION_TTL = timedelta(days=7)
         self.MAX_KEY_ROLL_GRACE = timedelta(days=7)
@@ -152,6 +180,7 @@ class TestConfig(Config):
         self.SQLALCHEMY_DATABASE_URI = _database_url(database_url or env_str("TEST_DATABASE_URL"))
         self.REDIS_URL = redis_url or env_str("TEST_REDIS_URL") or self.REDIS_URL
         self.RATELIMIT_STORAGE_URI = limits_storage_uri(self.REDIS_URL)
+        self.USAGE_FLUSH_SECONDS = 0.0  # count each call as its response closes, so tests see it at once
 
 
 def test_settings_from_env() -> dict[str, str | None]:

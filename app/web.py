@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -79,6 +80,7 @@ def int_arg(name: str, default: int, lo: int = 1, hi: int = 10_000) -> int:
 
 
 def _before_request() -> None:
+    g.started_at = time.perf_counter()
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(12)
 

@@ -80,13 +80,19 @@ def init_api(app: Flask) -> None:
     for blueprint in (tenancy_api, keys_api, usage_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # Bearer keys only, never cookies: nothing to forge
-        limiter.exempt(blueprint)  # API limits are the request gate's (app/ratelimit), in its one round trip
+    # API limits are the request gate's (app/ratelimit), in its one round trip. A request filter skips
+    # Flask-Limiter sooner than exempting the blueprints, which it resolves on every request.
+    limiter.request_filter(_is_api_request)
     spec_view = app.view_functions["api-docs.openapi_json"]
     app.view_functions["api-docs.openapi_json"] = public(lambda: spec_view())
     app.add_url_rule("/api/docs", "api_docs", public(_docs_page))
     app.add_url_rule("/api/docs/assets/<path:filename>", "api_docs_assets", public(_docs_asset))
     app.before_request(_require_json_body)
     app.after_request(_ratelimit_headers)
+
+
+def _is_api_request() -> bool:
+    return request.path.startswith("/api/v1/")
 
 
 def _docs_page() -> str:
@@ -120,6 +126,5 @@ def _ratelimit_headers(response: Any) -> Any:
     if request.path.startswith("/api/v1/"):
         from app.ratelimit.service import response_headers
 
-        for name, value in response_headers().items():
-            response.headers.setdefault(name, value)
+        response.headers.extend(response_headers())
     return response

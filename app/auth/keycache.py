@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey, key_status
 from app.extensions import db
+from app.ratelimit.limits import NO_LIMITS, Limits
 
 log = logging.getLogger(__name__)
 MAX_ENTRIES = 100_000
@@ -33,13 +34,15 @@ class CachedKey:
     scopes: frozenset[str]
     expires_at: datetime | None
     revoked_at: datetime | None
+    limits: Limits = NO_LIMITS  # staff's limits for this key alone, if any; or its exemption
 
     def status(self, now: datetime) -> str:
         return key_status(self.revoked_at, self.expires_at, now)
 
     @classmethod
-    def from_row(cls, row: ApiKey) -> CachedKey:
-        return cls(row.id, row.tenant_id, row.name, frozenset(row.scopes), row.expires_at, row.revoked_at)
+    def from_row(cls, row: ApiKey, limits: Limits | None = None) -> CachedKey:
+        return cls(row.id, row.tenant_id, row.name, frozenset(row.scopes), row.expires_at, row.revoked_at,
+                   limits or Limits())
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class CachedTenant:
     status: str
     per_second: int | None
     per_minute: int | None
+    per_day: int | None = None
+    minute_strategy: str = "gcra"
+    exempt: bool = False  # staff exempted the tenant from rate limits (not from quotas)
     slug: str = ""
     name: str = ""
     country: str = ""
@@ -67,7 +73,7 @@ def epoch_key(tenant_id: str) -> str:
 
 
 def last_used_key(tenant_id: str) -> str:
-    """Hash of API key id → last use (epoch seconds), written by the gate, flushed to the database."""
+    """Hash of API key id → last use (epoch seconds), written by the usage meter, flushed to the database."""
     return f"rl:{{{tenant_id}}}:last_used"
 
 
@@ -86,6 +92,10 @@ class KeyCache:
         if cached is None:
             cached = self._load_key(key_hash)
         return cached
+
+    def cached_key(self, key_hash: str) -> CachedKey | None:
+        """The key if it is already cached; never touches the database."""
+        return self._keys.get(key_hash)
 
     def tenant(self, tenant_id: str) -> CachedTenant | None:
         cached = self._tenants.get(tenant_id)
@@ -119,7 +129,9 @@ class KeyCache:
         row = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
         if row is None:
             return None
-        cached = CachedKey.from_row(row)
+        from app.ratelimit.policies import key_limits
+
+        cached = CachedKey.from_row(row, key_limits(row))
         with self._lock:
             if len(self._keys) >= MAX_ENTRIES:
                 self._keys.clear()
@@ -132,9 +144,12 @@ class KeyCache:
         tenant = db.session.get(Tenant, tenant_id)
         if tenant is None:
             return None
-        plan = tenant.plan
-        cached = CachedTenant(tenant.id, tenant.status, plan.rate_limit_per_second, plan.rate_limit_per_minute,
-                              slug=tenant.slug, name=tenant.name, country=tenant.country,
+        from app.ratelimit.policies import tenant_limits
+
+        plan, limits = tenant.plan, tenant_limits(tenant)
+        cached = CachedTenant(tenant.id, tenant.status, limits.per_second, limits.per_minute, limits.per_day,
+                              limits.minute_strategy, limits.exempt, slug=tenant.slug, name=tenant.name,
+                              country=tenant.country,
                               billing_email=tenant.billing_email, tags=tuple(tenant.tags), plan=plan.code,
                               created_at=tenant.created_at,
                               hard_quota=plan.included("api_calls") if plan.is_hard_limit("api_calls") else None,

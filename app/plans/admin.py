@@ -12,6 +12,7 @@ from app.money import CURRENCIES, EXPONENTS, Money
 from app.plans import queries, service
 from app.plans.models import Plan
 from app.security import current_actor, staff_required
+from app.usage.catalog import quota_metrics
 from app.web import redirect_to, render, toast
 
 bp = Blueprint("plans_admin", __name__, url_prefix="/admin/plans")
@@ -20,11 +21,21 @@ TEXT_FIELDS = ("code", "name", "description", "currency", "features")
 INT_FIELDS = ("trial_days", "sort_order", "rate_limit_per_second", "rate_limit_per_minute",
               "max_webhook_endpoints", "max_members")
 MONEY_FIELDS = ("price_monthly", "price_annual")
-FORM_FIELDS = TEXT_FIELDS + MONEY_FIELDS + INT_FIELDS + ("api_calls_included", "api_calls_overage", "is_public")
+FORM_FIELDS = TEXT_FIELDS + MONEY_FIELDS + INT_FIELDS + ("is_public",)
 MAX_DIGITS = 13  # integer digits of a major-unit amount: far above any price the service accepts
-# The service names quota errors by their path in the quotas document; the form has flat fields.
-QUOTA_ERRORS = {"quotas.api_calls.included": "api_calls_included", "quotas.api_calls.overage": "api_calls_overage",
-                "quotas": "api_calls_included"}
+BUILT_IN = "api_calls"  # always on the form; metrics staff define follow (blank: no quota)
+
+
+def _quota_fields(metrics: dict[str, str]) -> tuple[str, ...]:
+    """The form's flat quota fields: <metric>_included and <metric>_overage for each metric."""
+    return tuple(f"{metric}_{part}" for metric in metrics for part in ("included", "overage"))
+
+
+def _form_error(key: str) -> str:
+    """The form field for a service error: quotas.<metric>.<part> → <metric>_<part>."""
+    if key == "quotas":
+        return f"{BUILT_IN}_included"
+    return "_".join(key.split(".")[1:]) if key.startswith("quotas.") else key
 
 
 @bp.route("/")
@@ -51,12 +62,12 @@ def _major(raw: str, currency: str, field: str, errors: dict[str, str], exact: b
         places = EXPONENTS[currency]
         example = "49" if places == 0 else "49." + "0" * places
         errors[field] = (f"Enter an amount like {example} ({currency} has {places} decimal places)." if exact
-                         else "Enter a price per call like 0.001.")
+                         else f"Enter a price per {'call' if field == f'{BUILT_IN}_overage' else 'unit'} like 0.001.")
         return None
     return value
 
 
-def _form_data(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def _form_data(form: dict[str, str], metrics: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The service's input from the form: major units become minor units. Returns (data, errors)."""
     errors: dict[str, str] = {}
     data: dict[str, Any] = {name: form[name] for name in TEXT_FIELDS + INT_FIELDS}
@@ -70,61 +81,68 @@ def _form_data(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
             continue
         value = _major(raw, currency, field, errors, exact=True)
         data[field] = int(value.scaleb(EXPONENTS[currency])) if value is not None else 0
-    overage = None
-    raw = form["api_calls_overage"].strip()
-    if raw and known:
-        value = _major(raw, currency, "api_calls_overage", errors, exact=False)
-        if value is not None:
-            overage = str(value.scaleb(EXPONENTS[currency]))  # minor units: 0.001 USD → "0.1"
-    data["quotas"] = {"api_calls": {"included": form["api_calls_included"].strip() or None, "overage": overage}}
+    data["quotas"] = {}
+    for metric in metrics:
+        included, raw = form[f"{metric}_included"].strip(), form[f"{metric}_overage"].strip()
+        if metric != BUILT_IN and not included and not raw:
+            continue  # no quota for this metric: unlimited, nothing to store
+        overage = None
+        if raw and known:
+            value = _major(raw, currency, f"{metric}_overage", errors, exact=False)
+            if value is not None:
+                overage = str(value.scaleb(EXPONENTS[currency]))  # minor units: 0.001 USD → "0.1"
+        data["quotas"][metric] = {"included": included or None, "overage": overage}
     return data, errors
 
 
-def _submitted() -> dict[str, str]:
-    return {name: request.form.get(name, "") for name in FORM_FIELDS}
+def _submitted(metrics: dict[str, str]) -> dict[str, str]:
+    return {name: request.form.get(name, "") for name in FORM_FIELDS + _quota_fields(metrics)}
 
 
-def _values(plan: Plan) -> dict[str, Any]:
+def _values(plan: Plan, metrics: dict[str, str]) -> dict[str, Any]:
     """The form's initial values for an existing plan, prices in major units."""
     values: dict[str, Any] = {name: getattr(plan, name) for name in TEXT_FIELDS + INT_FIELDS}
     values["features"] = ", ".join(plan.features or [])
     values["price_monthly"], values["price_annual"] = plan.monthly.major(), plan.annual.major()
-    included, overage = plan.included("api_calls"), plan.overage_price("api_calls")
-    values["api_calls_included"] = "" if included is None else included
-    values["api_calls_overage"] = "" if overage is None else _overage_major(plan)
+    for metric in metrics:
+        values[f"{metric}_included"] = plan.included(metric)
+        values[f"{metric}_overage"] = _overage_major(plan, metric)
     values["is_public"] = plan.is_public
     return {k: ("" if v is None else v) for k, v in values.items()}
 
 
-def _overage_major(plan: Plan) -> str:
-    value = plan.overage_price("api_calls")
+def _overage_major(plan: Plan, metric: str = BUILT_IN) -> str:
+    value = plan.overage_price(metric)
     if value is None:
         return ""
     return format(value.scaleb(-EXPONENTS.get(plan.currency, 2)).normalize(), "f")
 
 
-def _form_page(plan: Plan | None, values: dict[str, Any], errors: dict[str, str], status: int = 200):
+def _form_page(plan: Plan | None, values: dict[str, Any], errors: dict[str, str], metrics: dict[str, str],
+               status: int = 200):
     return render("admin/plans/form.html", "admin/plans/_form.html", status=status, plan=plan, values=values,
-                  errors=errors, currencies=CURRENCIES)
+                  errors=errors, currencies=CURRENCIES, metrics={m: label for m, label in metrics.items()
+                                                                 if m != BUILT_IN})
 
 
 def _save(plan: Plan | None):
     """Validate and save the submitted form; re-render it with 422 on bad input."""
-    values = _submitted()
-    data, errors = _form_data(values)
+    metrics = quota_metrics(plan.quotas if plan else None)
+    values = _submitted(metrics)
+    data, errors = _form_data(values, metrics)
     if not errors:
         try:
             saved = (service.update_plan(current_actor(), plan.id, data) if plan
                      else service.create_plan(current_actor(), data))
         except Invalid as exc:
-            errors = {QUOTA_ERRORS.get(key, key): message for key, message in exc.errors.items()}
-            if "api_calls_overage" in errors:
-                errors["api_calls_overage"] = "Enter a price per call like 0.001 (blank means a hard limit)."
+            errors = {_form_error(key): message for key, message in exc.errors.items()}
+            if f"{BUILT_IN}_overage" in errors:
+                errors[f"{BUILT_IN}_overage"] = "Enter a price per call like 0.001 (blank means a hard limit)."
             errors = errors or {"_": exc.detail}
         else:
             toast(f"Plan {saved.name} {'saved' if plan else 'created'}.")
             return redirect_to(url_for(".index"))
-    return _form_page(plan, values | {"is_public": bool(values["is_public"])}, errors, status=422)
+    return _form_page(plan, values | {"is_public": bool(values["is_public"])}, errors, metrics, status=422)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -132,7 +150,8 @@ def _save(plan: Plan | None):
 def new():
     """Create a plan."""
     if request.method == "GET":
-        return _form_page(None, {"currency": "USD", "is_public": True, "trial_days": 0, "sort_order": 0}, {})
+        return _form_page(None, {"currency": "USD", "is_public": True, "trial_days": 0, "sort_order": 0}, {},
+                          quota_metrics())
     return _save(None)
 
 
@@ -142,7 +161,8 @@ def edit(plan_id: str):
     """Edit a plan: tenants on it see the change from their next billing period."""
     plan = queries.get_plan(plan_id)
     if request.method == "GET":
-        return _form_page(plan, _values(plan), {})
+        metrics = quota_metrics(plan.quotas)
+        return _form_page(plan, _values(plan, metrics), {}, metrics)
     return _save(plan)
 
 

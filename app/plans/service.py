@@ -14,8 +14,9 @@ from app.errors import Conflict, Invalid
 from app.extensions import db
 from app.money import CURRENCIES
 from app.plans import queries
-from app.plans.models import METRICS, Plan
+from app.plans.models import Plan
 from app.security import Actor
+from app.usage.catalog import quota_metrics
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
 FEATURE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -55,14 +56,14 @@ def _optional_int(value: Any, field: str, errors: dict[str, str], lo: int = 0, h
     return number
 
 
-def _quotas(raw: Any, errors: dict[str, str]) -> dict[str, dict[str, Any]]:
+def _quotas(raw: Any, errors: dict[str, str], metrics: dict[str, str]) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, dict):
         errors["quotas"] = "Quotas map a metric to {included, overage}."
         return {}
     out: dict[str, dict[str, Any]] = {}
     for metric, spec in raw.items():
-        if metric not in METRICS:
-            errors["quotas"] = f"Unknown metric {metric!r}; metrics: {', '.join(METRICS)}."
+        if metric not in metrics:
+            errors["quotas"] = f"Unknown metric {metric!r}; metrics: {', '.join(metrics)}."
             continue
         spec = spec if isinstance(spec, dict) else {}
         included = _optional_int(spec.get("included"), f"quotas.{metric}.included", errors)
@@ -118,7 +119,7 @@ def clean(data: dict[str, Any], plan: Plan | None) -> dict[str, Any]:
         if field in data:
             out[field] = _optional_int(data.get(field), field, errors, 1, 10**9)
     if "quotas" in data:
-        out["quotas"] = _quotas(data.get("quotas"), errors)
+        out["quotas"] = _quotas(data.get("quotas"), errors, quota_metrics(plan.quotas if plan else None))
     if "features" in data:
         raw = data.get("features") or []
         items = raw.split(",") if isinstance(raw, str) else list(raw)

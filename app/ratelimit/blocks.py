@@ -40,7 +40,7 @@ def lift_block(actor: Actor, block_id: str) -> RateLimitBlock:
     now = clock.now()
     if block.lifted_at is not None or block.expires_at <= now:
         raise Conflict("This block is no longer active.")
-    get_redis().delete(Subject(block.tenant_id, block.subject_id).keys()[2])
+    get_redis().delete(Subject(block.tenant_id, block.subject_id).block_key)
     block.lifted_at, block.lifted_by = now, actor.display[:254]
     audit.record(actor, "ratelimit.block_lifted", tenant_id=block.tenant_id,
                  targets=[Target("api_key", block.subject_id, block.subject_name)],
@@ -69,7 +69,7 @@ def flush_violations(batch: int = 500) -> int:
 
     moved = 0
     for ids in tenant_id_batches(batch):
-        for tenant_id, counts in zip(ids, take_hashes([Subject(t).keys()[4] for t in ids]), strict=True):
+        for tenant_id, counts in zip(ids, take_hashes([Subject(t).violations_key for t in ids]), strict=True):
             for field, count in counts.items():
                 minute, subject_type, subject_id = field.split("|", 2)
                 _add(tenant_id, subject_type, subject_id, datetime.fromtimestamp(int(minute) * 60, UTC), int(count))

@@ -1,19 +1,26 @@
--- The API request gate, in one round trip: an active block, GCRA for several buckets at once
--- (all-or-nothing, Redis TIME as the clock), violation counting with escalating blocks, the tenant's
--- cache epoch and the API key's last use. Every key carries the tenant's {hash tag}: one slot.
+-- The API request gate, in one round trip: an active block, the month's hard quota, every rate-limit
+-- bucket at once (all-or-nothing, Redis TIME as the clock), violation counting with escalating
+-- blocks, and the tenant's cache epoch. Every key carries the tenant's {hash tag}: one slot.
+-- (The key's last use is written by the usage meter's batched flush, off the request path.)
 --
--- KEYS[1..n]  bucket keys (each holds its theoretical arrival time, TAT, in microseconds)
+-- KEYS[1..n]  bucket keys
 -- KEYS[n+1]   the tenant's cache epoch            (read)          -- KEYS[n+1..n+5] are optional
--- KEYS[n+2]   the tenant's last-used hash         (HSET key id = now, seconds)
--- KEYS[n+3]   the API key's block                 (exists while blocked; value = level)
--- KEYS[n+4]   the API key's block level           (INCR on each block; kept 24 h)
--- KEYS[n+5]   the tenant's violations hash        (HINCRBY "<minute>|key|<key id>")
--- KEYS[n+6]   the tenant's billed calls this month (read; the usage meter counts them)
+-- KEYS[n+2]   the API key's block                 (exists while blocked; value = level)
+-- KEYS[n+3]   the API key's block level           (INCR on each block; kept 24 h)
+-- KEYS[n+4]   the tenant's violations hash        (HINCRBY "<minute>|key|<key id>")
+-- KEYS[n+5]   the tenant's billed calls this month (read; the usage meter counts them)
 -- ARGV[1] cost   ARGV[2] n   ARGV[3] API key id ('' for none)
 -- ARGV[4] refusals per minute that block the key (0: never)   ARGV[5] block durations in ms, "60000,600000"
 -- ARGV[6] the month's hard quota of calls (0: none)
--- ARGV[7+2(i-1)], ARGV[8+2(i-1)]: bucket i's emission interval T and period P, in microseconds
---   (a limit of L per P gives T = P / L and admits a burst of the whole quota)
+-- ARGV[7+3(i-1)..9+3(i-1)]: bucket i's strategy, a number, and its period P in microseconds;
+-- ARGV[7+3n] the client IP (refusals are counted per key and per IP):
+--   1 GCRA: the number is the emission interval T = P / limit (a burst of the whole limit, then one
+--     request every T); the key holds the theoretical arrival time (TAT).
+--   2 fixed window: the number is the limit; windows are aligned to the clock (a day starts 00:00 UTC);
+--     the key is a hash {w = window index, c = count}.
+--   3 sliding window (the counter approximation of the `limits` library): the number is the limit; the
+--     previous window's count is weighted by how much of it still overlaps the sliding window;
+--     the key is a hash {w, c, p = previous window's count}.
 --
 -- Returns {denied, retry_after_us, epoch, new_block_level, remaining_1, reset_us_1, ...}
 -- denied: 0 admitted; i the first bucket that refused (none is charged then); -1 the key is blocked;
@@ -26,53 +33,83 @@ local extra = #KEYS > n
 local epoch = 0
 if extra then epoch = tonumber(redis.call('GET', KEYS[n + 1]) or 0) end
 if extra and key_id ~= '' then
-  local blocked_ms = redis.call('PTTL', KEYS[n + 3])
+  local blocked_ms = redis.call('PTTL', KEYS[n + 2])
   if blocked_ms > 0 then return {-1, blocked_ms * 1000, epoch, 0} end
 end
-if extra and quota > 0 and tonumber(redis.call('GET', KEYS[n + 6]) or 0) >= quota then
+if extra and quota > 0 and tonumber(redis.call('GET', KEYS[n + 5]) or 0) >= quota then
   return {-2, 0, epoch, 0}
 end
 
 local denied, retry = 0, 0
-local new_tats = {}
+local writes = {}
 local out = {0, 0, epoch, 0}
 for i = 1, n do
-  local interval = tonumber(ARGV[5 + 2 * i])
-  local period = tonumber(ARGV[6 + 2 * i])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
-  if tat < now then tat = now end
-  local new_tat = tat + interval * cost
-  local allow_at = new_tat - period
-  local remaining, reset
-  if allow_at > now then
-    if denied == 0 then denied = i end
-    if allow_at - now > retry then retry = allow_at - now end
-    remaining = 0
-    reset = tat - now
+  local base = 4 + 3 * i
+  local strategy, number, period = tonumber(ARGV[base]), tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+  local remaining, reset, wait = 0, 0, 0
+  if strategy == 1 then
+    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+    if tat < now then tat = now end
+    local new_tat = tat + number * cost
+    local allow_at = new_tat - period
+    if allow_at > now then
+      wait, reset = allow_at - now, tat - now
+    else
+      remaining, reset = math.floor((now - allow_at) / number), new_tat - now
+      writes[i] = new_tat
+    end
   else
-    remaining = math.floor((now - allow_at) / interval)
-    reset = new_tat - now
+    local window = math.floor(now / period)
+    local state = redis.call('HMGET', KEYS[i], 'w', 'c', 'p')
+    local w, c, p = tonumber(state[1] or -1), tonumber(state[2] or 0), tonumber(state[3] or 0)
+    local current, previous = 0, 0
+    if w == window then current, previous = c, p elseif w == window - 1 then previous = c end
+    local window_end = (window + 1) * period
+    local used = current
+    if strategy == 3 then used = math.floor(previous * (window_end - now) / period) + current end
+    if used + cost > number then
+      wait = window_end - now
+      if strategy == 3 and current + cost <= number and previous > 0 then
+        -- the previous window's weight must fall to (limit - current - cost) / previous
+        wait = math.max(1, window_end - period * (number - current - cost) / previous - now)
+      end
+      reset = wait
+    else
+      remaining, reset = number - used - cost, window_end - now
+      writes[i] = {window, current + cost, previous}
+    end
   end
-  new_tats[i] = new_tat
+  if wait > 0 then
+    if denied == 0 then denied = i end
+    if wait > retry then retry = wait end
+  end
   out[3 + 2 * i] = remaining
   out[4 + 2 * i] = math.ceil(reset)
 end
 
 if denied == 0 then
   for i = 1, n do
-    local period = tonumber(ARGV[6 + 2 * i])
-    redis.call('SET', KEYS[i], string.format('%.0f', new_tats[i]), 'PX', math.ceil(period / 1000) + 1000)
+    local base = 4 + 3 * i
+    local strategy, period = tonumber(ARGV[base]), tonumber(ARGV[base + 2])
+    if strategy == 1 then
+      redis.call('SET', KEYS[i], string.format('%.0f', writes[i]), 'PX', math.ceil(period / 1000) + 1000)
+    else
+      local w = writes[i]
+      redis.call('HSET', KEYS[i], 'w', w[1], 'c', w[2], 'p', w[3])
+      redis.call('PEXPIREAT', KEYS[i], math.ceil((w[1] + 2) * period / 1000))
+    end
   end
-  if extra and key_id ~= '' then redis.call('HSET', KEYS[n + 2], key_id, t[1]) end
 elseif extra and key_id ~= '' then
   local minute = math.floor(tonumber(t[1]) / 60)
-  local count = redis.call('HINCRBY', KEYS[n + 5], minute .. '|key|' .. key_id, 1)
+  local ip = ARGV[7 + 3 * n]
+  if ip and ip ~= '' then redis.call('HINCRBY', KEYS[n + 4], minute .. '|ip|' .. ip, 1) end
+  local count = redis.call('HINCRBY', KEYS[n + 4], minute .. '|key|' .. key_id, 1)
   if threshold > 0 and count == threshold then
-    local level = redis.call('INCR', KEYS[n + 4])
-    redis.call('EXPIRE', KEYS[n + 4], 86400)
+    local level = redis.call('INCR', KEYS[n + 3])
+    redis.call('EXPIRE', KEYS[n + 3], 86400)
     local durations = {}
     for ms in string.gmatch(levels, '%d+') do durations[#durations + 1] = tonumber(ms) end
-    redis.call('SET', KEYS[n + 3], level, 'PX', durations[math.min(level, #durations)])
+    redis.call('SET', KEYS[n + 2], level, 'PX', durations[math.min(level, #durations)])
     out[4] = level
   end
 end

@@ -13,23 +13,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis import Redis
+from redis.exceptions import NoScriptError
 
 SCRIPT = Path(__file__).with_name("gcra.lua").read_text()
 MICRO = 1_000_000
 
 
+STRATEGIES = {"gcra": 1, "fixed-window": 2, "sliding-window": 3}
+
+
 @dataclass(frozen=True)
 class Bucket:
-    """One limit on one subject: policy name (for headers), Redis key, limit per period (seconds)."""
+    """One limit on one subject: policy name (for headers), Redis key, limit per period (seconds), and
+    the strategy: GCRA (the default), or a fixed or sliding window where window semantics are wanted
+    (a daily cap that resets at midnight UTC)."""
 
     policy: str
     key: str
     limit: int
     period: int
+    strategy: str = "gcra"
 
-    def args(self) -> tuple[int, int]:
+    def args(self) -> tuple[int, int, int]:
         period_us = self.period * MICRO
-        return period_us // self.limit, period_us
+        code = STRATEGIES[self.strategy]
+        return code, (period_us // self.limit if code == 1 else self.limit), period_us
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Decision:
     violated: Bucket | None
     retry_after: float
     states: list[BucketState] = field(default_factory=list)
+    policy_header: str = ""
 
     def tightest(self) -> BucketState | None:
         """The bucket closest to refusing (the refusing one when refused)."""
@@ -58,7 +67,8 @@ class Decision:
         """draft-ietf-httpapi-ratelimit-headers-10 fields plus the common X-RateLimit-* trio."""
         if not self.states:
             return {}
-        policies = ", ".join(f'"{s.bucket.policy}";q={s.bucket.limit};w={s.bucket.period}' for s in self.states)
+        policies = self.policy_header or ", ".join(
+            f'"{s.bucket.policy}";q={s.bucket.limit};w={s.bucket.period}' for s in self.states)
         current = ", ".join(f'"{s.bucket.policy}";r={s.remaining};t={math.ceil(s.reset)}' for s in self.states)
         tight = self.tightest()
         headers = {
@@ -84,10 +94,18 @@ class Subject:
     quota: int = 0  # the month's hard quota of billed calls (0: none)
     month_key: str = ""  # where the usage meter counts this month's billed calls
 
+    @property
+    def block_key(self) -> str:
+        return f"rl:{{{self.tenant_id}}}:block:key:{self.key_id}"
+
+    @property
+    def violations_key(self) -> str:
+        return f"rl:{{{self.tenant_id}}}:violations"
+
     def keys(self) -> list[str]:
+        """The script's extra keys, in its order."""
         tag = f"rl:{{{self.tenant_id}}}"
-        return [f"{tag}:epoch", f"{tag}:last_used", f"{tag}:block:key:{self.key_id}",
-                f"{tag}:blocklevel:key:{self.key_id}", f"{tag}:violations",
+        return [f"{tag}:epoch", self.block_key, f"{tag}:blocklevel:key:{self.key_id}", self.violations_key,
                 self.month_key or f"{tag}:no-quota"]
 
 
@@ -100,13 +118,19 @@ class GateResult:
     new_block_level: int = 0  # this request's refusal started a block at this level
 
 
-class GCRA:
-    """Checks (and, when all allow, charges) a list of buckets atomically, with the extras of the gate."""
+@dataclass(frozen=True)
+class Plan:
+    """A prepared gate call: the buckets and the script's keys and arguments, built once per tenant, key
+    and route class and reused for every request until the tenant's cache entry changes."""
 
-    def __init__(self, redis: Redis):
-        self._script = redis.register_script(SCRIPT)
+    buckets: tuple[Bucket, ...]
+    subject: Subject
+    keys: tuple[str, ...]
+    args: tuple[int | str, ...]
+    policy_header: str  # RateLimit-Policy, which only changes with the buckets
 
-    def check(self, buckets: list[Bucket], cost: int = 1, subject: Subject | None = None) -> GateResult:
+    @classmethod
+    def build(cls, buckets: list[Bucket], cost: int = 1, subject: Subject | None = None) -> Plan:
         keys = [b.key for b in buckets]
         argv: list[int | str] = [cost, len(buckets), "", 0, "", 0]
         if subject is not None:
@@ -114,15 +138,32 @@ class GCRA:
             argv[2:6] = [subject.key_id, subject.block_after, ",".join(map(str, subject.block_ms)), subject.quota]
         for bucket in buckets:
             argv.extend(bucket.args())
-        raw = self._script(keys=keys, args=argv)
-        denied, retry_us, epoch, new_level = (int(v) for v in raw[:4])
+        policy = ", ".join(f'"{b.policy}";q={b.limit};w={b.period}' for b in buckets)
+        return cls(tuple(buckets), subject or Subject(""), tuple(keys), tuple(argv), policy)
+
+
+class GCRA:
+    """Checks (and, when all allow, charges) a list of buckets atomically, with the extras of the gate."""
+
+    def __init__(self, redis: Redis):
+        self._redis = redis
+        self._script = redis.register_script(SCRIPT)
+
+    def check(self, buckets: list[Bucket], cost: int = 1, subject: Subject | None = None, ip: str = "") -> GateResult:
+        return self.run(Plan.build(buckets, cost, subject), ip)
+
+    def run(self, plan: Plan, ip: str = "") -> GateResult:
+        try:
+            raw = self._redis.evalsha(self._script.sha, len(plan.keys), *plan.keys, *plan.args, ip)
+        except NoScriptError:  # a restarted Redis forgot the script: load it once more
+            raw = self._script(keys=plan.keys, args=(*plan.args, ip))
+        denied, retry_us, epoch, new_level = raw[0], raw[1], raw[2], raw[3]
         if denied == -1:
             return GateResult(Decision(False, None, retry_us / MICRO), epoch, blocked_for=retry_us / MICRO)
         if denied == -2:
             return GateResult(Decision(False, None, 0.0), epoch, over_quota=True)
-        states = [
-            BucketState(bucket, int(raw[4 + 2 * i]), int(raw[5 + 2 * i]) / MICRO)
-            for i, bucket in enumerate(buckets)
-        ]
+        buckets = plan.buckets
+        states = [BucketState(bucket, raw[4 + 2 * i], raw[5 + 2 * i] / MICRO) for i, bucket in enumerate(buckets)]
         violated = buckets[denied - 1] if denied else None
-        return GateResult(Decision(denied == 0, violated, retry_us / MICRO, states), epoch, new_block_level=new_level)
+        decision = Decision(denied == 0, violated, retry_us / MICRO, states, plan.policy_header)
+        return GateResult(decision, epoch, new_block_level=new_level)

@@ -11,16 +11,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
-from flask import current_app, g
+from flask import current_app, g, request
 from redis.exceptions import RedisError
 
 from app import clock
 from app.auth import apikeys, keycache
 from app.auth.keycache import CachedKey, CachedTenant, cache
 from app.errors import Forbidden, ServiceError
-from app.ratelimit import blocks
-from app.ratelimit.gcra import GCRA, Bucket, Decision, Subject
+from app.ratelimit import blocks, policies
+from app.ratelimit.gcra import GCRA, Bucket, Decision, Plan, Subject
 from app.usage import meter
 
 log = logging.getLogger(__name__)
@@ -63,25 +64,71 @@ def _gate() -> GCRA:
     return gate
 
 
-def buckets_for(tenant: CachedTenant, method: str) -> list[Bucket]:
-    """The plan's limits as buckets: per second and per minute for the tenant; writes get half the
-    per-second rate on top (a stricter route class)."""
+def buckets_for(tenant: CachedTenant, key: CachedKey, method: str) -> list[Bucket]:
+    """Every limit on this request but the client IP's: the tenant's per second, per minute and per day
+    (the plan's, or staff's override), writes at half the per-second rate on top (a stricter route
+    class), the key's own limits when staff set some, and the global ones. Exempt tenants and keys
+    get none."""
+    if tenant.exempt or key.limits.exempt:
+        return []
     tag = f"rl:{{{tenant.id}}}"
     buckets = []
     if tenant.per_second:
         buckets.append(Bucket("tenant-second", f"{tag}:t:s", tenant.per_second, 1))
     if tenant.per_minute:
-        buckets.append(Bucket("tenant-minute", f"{tag}:t:m", tenant.per_minute, 60))
+        buckets.append(Bucket("tenant-minute", f"{tag}:t:m", tenant.per_minute, 60, tenant.minute_strategy))
+    if tenant.per_day:
+        buckets.append(Bucket("tenant-day", f"{tag}:t:d", tenant.per_day, 86400, "fixed-window"))
     if method in WRITE_METHODS and tenant.per_second:
         buckets.append(Bucket("write-second", f"{tag}:w:s", max(1, tenant.per_second // 2), 1))
+    limits = key.limits
+    if limits.per_second:
+        buckets.append(Bucket("key-second", f"{tag}:k:{key.id}:s", limits.per_second, 1))
+    if limits.per_minute:
+        buckets.append(Bucket("key-minute", f"{tag}:k:{key.id}:m", limits.per_minute, 60, limits.minute_strategy))
+    if limits.per_day:
+        buckets.append(Bucket("key-day", f"{tag}:k:{key.id}:d", limits.per_day, 86400, "fixed-window"))
+    config = current_app.config
+    if config["RATELIMIT_GLOBAL_PER_SECOND"]:  # one bucket for all tenants: a single Redis, not a cluster
+        buckets.append(Bucket("global-second", "rl:global:s", config["RATELIMIT_GLOBAL_PER_SECOND"], 1))
     return buckets
 
 
-def _refusal_for(key: CachedKey | None, tenant: CachedTenant | None) -> ServiceError | None:
+def _ip_bucket(tenant_id: str, ip: str) -> Bucket | None:
+    per_minute = current_app.config["RATELIMIT_IP_PER_MINUTE"]
+    if not per_minute or not ip:
+        return None
+    return Bucket("ip-minute", f"rl:{{{tenant_id}}}:ip:{ip}:m", per_minute, 60, "sliding-window")
+
+
+_plans: dict[tuple[str, bool], tuple[CachedTenant, CachedKey, int, Plan]] = {}
+
+
+def _plan(tenant: CachedTenant, key: CachedKey, method: str, now: datetime) -> Plan:
+    """The prepared gate call for this tenant, key and route class, reused while the cache entries
+    (and the month, for the quota counter) stay the same."""
+    write = method in WRITE_METHODS
+    month = now.year * 100 + now.month
+    memo = _plans.get((key.id, write))
+    if memo is not None and memo[0] is tenant and memo[1] is key and memo[2] == month:
+        return memo[3]
+    config = current_app.config
+    quota = tenant.hard_quota or 0
+    subject = Subject(key.tenant_id, key.id, config["RATELIMIT_BLOCK_AFTER"],
+                      tuple(s * 1000 for s in config["RATELIMIT_BLOCK_SECONDS"]),
+                      quota=quota, month_key=meter.month_key(key.tenant_id, now) if quota else "")
+    plan = Plan.build(buckets_for(tenant, key, method), subject=subject)
+    if len(_plans) > 100_000:
+        _plans.clear()
+    _plans[(key.id, write)] = (tenant, key, month, plan)
+    return plan
+
+
+def _refusal_for(key: CachedKey | None, tenant: CachedTenant | None, now: datetime) -> ServiceError | None:
     """Why this key may not be used now, or None."""
     if key is None:
         return apikeys.unauthorized("The API key is not valid.")
-    status = key.status(clock.now())
+    status = key.status(now)
     if status != "active":
         return apikeys.unauthorized(f"The API key is {status}.")
     if tenant is None or tenant.status != "active":
@@ -90,32 +137,38 @@ def _refusal_for(key: CachedKey | None, tenant: CachedTenant | None) -> ServiceE
 
 
 def _from_database(raw: str) -> CachedKey:
-    return CachedKey.from_row(apikeys.authenticate(raw))
+    key = CachedKey.from_row(apikeys.authenticate(raw))
+    g.metered = (key.tenant_id, key.id)
+    return key
 
 
 def admit(raw: str, method: str) -> CachedKey:
     """Authenticate `raw` and charge the tenant's rate limits; raise 401/403/429 as needed."""
-    if not apikeys.is_well_formed(raw):
+    key_hash = apikeys.hash_key(raw)
+    key = cache.cached_key(key_hash)
+    if key is None and not apikeys.is_well_formed(raw):  # a cached key is well formed: skip the checksum
         raise apikeys.unauthorized("The API key is malformed (wrong prefix, length or checksum).")
     if not current_app.config["RATELIMIT_ENABLED"] or not _breaker.closed():
         return _from_database(raw)  # authoritative, uncached: only while limits are off or Redis is out
-    key_hash = apikeys.hash_key(raw)
-    key = cache.key(key_hash)
+    key = key or cache.key(key_hash)
     if key is None:
         raise apikeys.unauthorized("The API key is not valid.")
     tenant = cache.tenant(key.tenant_id)
-    refusal = _refusal_for(key, tenant)
-    # A key or tenant the cache says is unusable charges nothing: the call only reads the epoch, in
-    # case the cached "no" is out of date.
-    buckets = buckets_for(tenant, method) if refusal is None else []
-    config = current_app.config
     now = clock.now()
-    quota = tenant.hard_quota if refusal is None and tenant.hard_quota is not None else 0
-    subject = Subject(key.tenant_id, key.id if buckets else "", config["RATELIMIT_BLOCK_AFTER"],
-                      tuple(s * 1000 for s in config["RATELIMIT_BLOCK_SECONDS"]),
-                      quota=quota, month_key=meter.month_key(key.tenant_id, now) if quota else "")
+    refusal = _refusal_for(key, tenant, now)
+    ip = request.remote_addr or ""
+    if refusal is None:
+        plan = _plan(tenant, key, method, now)
+        if ip and policies.ip_exempt(ip):
+            plan = Plan.build([], subject=plan.subject)
+        elif (ip_bucket := _ip_bucket(tenant.id, ip)) is not None and plan.buckets:
+            plan = Plan.build([*plan.buckets, ip_bucket], subject=plan.subject)
+    else:
+        # A key or tenant the cache says is unusable charges nothing: the call only reads the epoch, in
+        # case the cached "no" is out of date.
+        plan = Plan.build([], subject=Subject(key.tenant_id))
     try:
-        result = _gate().check(buckets, subject=subject)
+        result = _gate().run(plan, ip)
     except RedisError as exc:
         _breaker.trip()
         cache.clear()  # bumps may be missed while Redis is out: reload everything once it is back
@@ -123,20 +176,22 @@ def admit(raw: str, method: str) -> CachedKey:
                     BREAKER_SECONDS)
         return _from_database(raw)
     keycache.resend_unsent()
-    decision = result.decision
     if not cache.seen_epoch(key.tenant_id, result.epoch):  # something changed: reload from the database
         key = cache.key(key_hash)
-        refusal = _refusal_for(key, cache.tenant(key.tenant_id) if key else None)
+        refusal = _refusal_for(key, cache.tenant(key.tenant_id) if key else None, now)
     if refusal is not None:
         raise refusal
+    g.metered = (key.tenant_id, key.id)  # from here on the call counts, refused or not
     if result.blocked_for:
         raise _blocked(result.blocked_for)
     if result.over_quota:
-        raise _quota_exceeded(quota, now)
+        raise _quota_exceeded(plan.subject.quota, now)
+    decision = result.decision
     if result.new_block_level:
-        seconds = config["RATELIMIT_BLOCK_SECONDS"][min(result.new_block_level, len(subject.block_ms)) - 1]
+        seconds = current_app.config["RATELIMIT_BLOCK_SECONDS"][
+            min(result.new_block_level, len(plan.subject.block_ms)) - 1]
         blocks.record_block(key.tenant_id, key.id, key.name, result.new_block_level, seconds)
-    if buckets:
+    if plan.buckets:
         g.ratelimit = decision
         if not decision.allowed:
             raise _refusal(decision)

@@ -1,7 +1,8 @@
 """Read side of usage: this period against the plan, daily history, top endpoints, overage so far.
 
-The period is the calendar month in UTC until billing periods exist (the billing issue). "Used" is the
-larger of the rolled-up total and the live counter in Redis, so a call made seconds ago shows up.
+The period is the calendar month in UTC until billing periods exist (the billing issue). For API calls
+"used" is the larger of the rolled-up total and the live counter in Redis, so a call made seconds ago
+shows up; metrics fed by usage events show what the rollup (every minute) has applied.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from app import clock
 from app.extensions import db
 from app.money import Money
 from app.plans.models import Plan
+from app.usage.catalog import list_metrics
 from app.usage.meter import month_key
-from app.usage.models import UsageDaily, UsageHourly
+from app.usage.models import UsageDaily, UsageHourly, UsageMetric, UsageUniqueValue
 
 METRIC = "api_calls"
 
@@ -34,13 +36,29 @@ class PeriodUsage:
     metric: str
     period_start: datetime
     period_end: datetime
-    used: int
+    used: int | Decimal  # a Decimal for metrics with decimal places
     included: int | None  # None: unlimited
-    remaining: int | None
-    overage_units: int
+    remaining: int | Decimal | None
+    overage_units: int | Decimal
     unit_price: Decimal | None  # minor units per unit over the quota; None: hard limit or unlimited
     overage_amount: Money
     hard_limit: bool
+    name: str = "API calls"
+    unit: str = "calls"
+    aggregation: str = "count"
+
+
+def _against_plan(metric: str, used: int | Decimal, plan: Plan, start: datetime, end: datetime,
+                  **labels: str) -> PeriodUsage:
+    """A period's use of a metric against the plan: remaining, overage and its cost."""
+    included = plan.included(metric)
+    price = plan.overage_price(metric)
+    over = max(0, used - included) if included is not None and price is not None else 0
+    # Overage cost: units × unit price (minor units, Decimal), rounded half-even to a whole minor unit.
+    minor = (Decimal(over) * price).quantize(Decimal(1), rounding=ROUND_HALF_EVEN) if over else Decimal(0)
+    return PeriodUsage(metric, start, end, used, included,
+                       max(0, included - used) if included is not None else None, over, price,
+                       Money(int(minor), plan.currency), plan.is_hard_limit(metric), **labels)
 
 
 def _rolled_up(tenant_id: str, start: date, end: date) -> int:
@@ -65,26 +83,54 @@ def current(tenant_id: str, plan: Plan) -> PeriodUsage:
     now = clock.now()
     start, end = month_bounds(now)
     used = max(_rolled_up(tenant_id, start.date(), end.date()), _live(tenant_id, now))
-    included = plan.included(METRIC)
-    price = plan.overage_price(METRIC)
-    over = max(0, used - included) if included is not None and price is not None else 0
-    # Overage cost: units × unit price (minor units, Decimal), rounded half-even to a whole minor unit.
-    minor = (Decimal(over) * price).quantize(Decimal(1), rounding=ROUND_HALF_EVEN) if over else Decimal(0)
-    amount = Money(int(minor), plan.currency)
-    return PeriodUsage(METRIC, start, end, used, included,
-                       max(0, included - used) if included is not None else None, over, price, amount,
-                       plan.is_hard_limit(METRIC))
+    return _against_plan(METRIC, used, plan, start, end)
 
 
-def history(tenant_id: str, days: int) -> list[dict]:
-    """Billed API calls per day for the last `days` days (today included), zero-filled."""
+def _scaled(value: int, decimals: int) -> int | Decimal:
+    """A stored value (integer of 10^-decimals) in the metric's unit."""
+    return Decimal(value).scaleb(-decimals) if decimals else int(value)
+
+
+def _period_value(tenant_id: str, metric: UsageMetric, start: date, end: date) -> int:
+    """A metric over [start, end): counts and sums add up, max is the largest, latest the newest
+    value, unique_count the distinct values of the whole period (not a sum of days)."""
+    if metric.aggregation == "unique_count":
+        return int(db.session.scalar(select(func.count(func.distinct(UsageUniqueValue.value))).where(
+            UsageUniqueValue.tenant_id == tenant_id, UsageUniqueValue.metric == metric.code,
+            UsageUniqueValue.day >= start, UsageUniqueValue.day < end)))
+    rows = select(UsageDaily.value).where(UsageDaily.tenant_id == tenant_id, UsageDaily.metric == metric.code,
+                                          UsageDaily.day >= start, UsageDaily.day < end)
+    if metric.aggregation == "latest":
+        return int(db.session.scalar(rows.order_by(UsageDaily.observed_at.desc(), UsageDaily.value.desc())
+                                     .limit(1)) or 0)
+    total = func.max if metric.aggregation == "max" else func.sum
+    return int(db.session.scalar(select(func.coalesce(total(rows.subquery().c.value), 0))))
+
+
+def metric_usage(tenant_id: str, plan: Plan) -> list[PeriodUsage]:
+    """This period's use of every metric fed by usage events (active ones, and archived ones that
+    were used this period) against the plan. Quotas here are reported, never enforced."""
+    start, end = month_bounds(clock.now())
+    out = []
+    for metric in list_metrics():
+        value = _period_value(tenant_id, metric, start.date(), end.date())
+        if not metric.archived or value:
+            out.append(_against_plan(metric.code, _scaled(value, metric.decimals), plan, start, end,
+                                     name=metric.name, unit=metric.unit, aggregation=metric.aggregation))
+    return out
+
+
+def history(tenant_id: str, days: int, metric: UsageMetric | None = None) -> list[dict]:
+    """A metric per day (default: billed API calls) for the last `days` days (today included),
+    zero-filled, keyed by the metric's code."""
+    code, decimals = (metric.code, metric.decimals) if metric else (METRIC, 0)
     today = clock.now().date()
     first = today - timedelta(days=days - 1)
     rows = dict(db.session.execute(
         select(UsageDaily.day, UsageDaily.value).where(
-            UsageDaily.tenant_id == tenant_id, UsageDaily.metric == METRIC, UsageDaily.day >= first)
+            UsageDaily.tenant_id == tenant_id, UsageDaily.metric == code, UsageDaily.day >= first)
     ).all())
-    return [{"date": first + timedelta(days=i), METRIC: int(rows.get(first + timedelta(days=i), 0))}
+    return [{"date": first + timedelta(days=i), code: _scaled(rows.get(first + timedelta(days=i), 0), decimals)}
             for i in range(days)]
 
 
@@ -143,6 +189,7 @@ class TenantReport:
     projected: int  # calls by the end of the period at the pace so far
     days: list[dict]
     endpoints: list[dict]
+    metrics: list[PeriodUsage]  # metrics fed by usage events
 
     @property
     def has_data(self) -> bool:
@@ -153,7 +200,8 @@ def tenant_report(tenant_id: str, plan: Plan) -> TenantReport:
     usage = current(tenant_id, plan)
     elapsed = (clock.now() - usage.period_start) / (usage.period_end - usage.period_start)
     projected = round(usage.used / elapsed) if elapsed > 0 else usage.used
-    return TenantReport(usage, projected, history(tenant_id, 30), endpoints(tenant_id, 7))
+    return TenantReport(usage, projected, history(tenant_id, 30), endpoints(tenant_id, 7),
+                        metric_usage(tenant_id, plan))
 
 
 def month_leaderboard() -> list[dict]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.usage.events import ID_MAX, MAX_BATCH
+
 
 class DaysArgs(Schema):
     days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=90),
@@ -23,10 +25,30 @@ class _PeriodSchema(Schema):
     included = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "null: unlimited"})
 
 
+class MetricUsageSchema(Schema):
+    """One metric fed by usage events, this period against the plan (quotas are reported, not enforced)."""
+
+    metric = fields.String(dump_only=True)
+    name = fields.String(dump_only=True)
+    unit = fields.String(dump_only=True)
+    aggregation = fields.String(dump_only=True, metadata={"enum": ["count", "sum", "max", "unique_count",
+                                                                   "latest"]})
+    used = fields.Decimal(as_string=True, dump_only=True, metadata={"description": "Exact, as a decimal string."})
+    included = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "null: no quota"})
+    remaining = fields.Decimal(as_string=True, dump_only=True, allow_none=True)
+    overage_units = fields.Decimal(as_string=True, dump_only=True)
+    amount = fields.Function(lambda u: u.overage_amount.amount, dump_only=True,
+                             metadata={"type": "integer", "description": "Overage so far, in minor units."})
+    currency = fields.Function(lambda u: u.overage_amount.currency, dump_only=True, metadata={"type": "string"})
+
+
 class CurrentUsageSchema(_PeriodSchema):
     object = fields.Constant("usage", dump_only=True)
     remaining = fields.Integer(dump_only=True, allow_none=True)
     hard_limit = fields.Boolean(dump_only=True)
+    metrics = fields.List(fields.Nested(MetricUsageSchema), dump_only=True,
+                          metadata={"description": "Metrics reported with usage events (the fields above are "
+                                                   "API calls)."})
 
 
 class OverageSchema(_PeriodSchema):
@@ -65,3 +87,28 @@ class EndpointsSchema(Schema):
     object = fields.Constant("usage_endpoints", dump_only=True)
     days = fields.Integer(dump_only=True)
     data = fields.List(fields.Nested(EndpointSchema), dump_only=True)
+
+
+class UsageEventSchema(Schema):
+    id = fields.String(required=True, validate=validate.Length(1, ID_MAX),
+                       metadata={"description": "Your id for the event: an id seen before (kept well beyond the "
+                                                "35 days an event may be late) is counted once."})
+    metric = fields.String(required=True, validate=validate.Length(1, 40),
+                           metadata={"description": "The code of a metric defined by the operator."})
+    timestamp = fields.DateTime(metadata={"description": "RFC 3339 with a time zone; default now. At most 35 "
+                                                         "days in the past and 1 hour in the future."})
+    properties = fields.Dict(keys=fields.String(), metadata={
+        "description": "The metric's property (sum, max, latest: a number; unique_count: a string or integer)."})
+
+
+class UsageEventBatchSchema(Schema):
+    events = fields.List(fields.Nested(UsageEventSchema), required=True, validate=validate.Length(1, MAX_BATCH),
+                         metadata={"description": f"1–{MAX_BATCH} events. All or nothing: one invalid event "
+                                                  "refuses the batch, naming each bad event by its index."})
+
+
+class UsageEventsAcceptedSchema(Schema):
+    object = fields.Constant("usage_event_batch", dump_only=True)
+    accepted = fields.Integer(dump_only=True, metadata={"description": "New events, counted."})
+    duplicates = fields.Integer(dump_only=True, metadata={"description": "Events whose id was seen before: "
+                                                                         "not counted again."})

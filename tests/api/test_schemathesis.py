@@ -12,6 +12,7 @@ import uuid
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.security import Actor
 from app.tenancy import service as tenancy_service
@@ -48,7 +49,12 @@ def check(case) -> None:
         # A fresh key per request: generated keys repeat across different bodies, which is a 409 by
         # design (tested in test_lists_and_invites.py) and would hide what the body itself gets.
         case.headers["Idempotency-Key"] = uuid.uuid4().hex
-    case.call_and_validate()
+    excluded = []
+    if case.operation.path == "/api/v1/usage/events":
+        # A schema-valid event names a metric the operator defined at run time, which no static
+        # document can enumerate: a generated metric code is rightly a 422. Every other check holds.
+        excluded.append(positive_data_acceptance)
+    case.call_and_validate(excluded_checks=excluded)
 
 
 @schema.include(method="GET").parametrize()
