@@ -104,11 +104,18 @@ def _resolve_key(tenant_id: str, api_key_id: str) -> ApiKey:
     return key
 
 
-def set_override(actor: Actor, tenant_id: str, data: dict) -> RateLimitOverride:
-    """Create or replace the override of a tenant (or, with api_key_id, of one of its keys)."""
-    tenant = db.session.get(Tenant, tenant_id)
+def _find_tenant(id_or_slug: str) -> Tenant | None:
+    if not id_or_slug:
+        return None
+    return db.session.get(Tenant, id_or_slug) or db.session.scalar(select(Tenant).where(Tenant.slug == id_or_slug))
+
+
+def set_override(actor: Actor, tenant_ref: str, data: dict) -> RateLimitOverride:
+    """Create or replace the override of a tenant (by id or slug), or with api_key_id of one of its keys."""
+    tenant = _find_tenant(str(tenant_ref or "").strip())
     if tenant is None:
-        raise NotFound("No such tenant.")
+        raise Invalid("Check the override.", errors={"tenant": "No tenant has this id or slug."})
+    tenant_id = tenant.id
     api_key_id = str(data.get("api_key_id") or "").strip()
     key = _resolve_key(tenant_id, api_key_id) if api_key_id else None
     values = _limits_from(data)
@@ -159,7 +166,7 @@ def _exemption_subject(kind: str, raw: str) -> tuple[str, str | None, str]:
         if key is None:
             raise Invalid("Check the exemption.", errors={"value": "No API key has this id (key_…)."})
         return key.id, key.tenant_id, key.name
-    tenant = db.session.get(Tenant, raw) or db.session.scalar(select(Tenant).where(Tenant.slug == raw))
+    tenant = _find_tenant(raw)
     if tenant is None:
         raise Invalid("Check the exemption.", errors={"value": "No tenant has this id or slug."})
     return tenant.id, tenant.id, tenant.name

@@ -72,22 +72,21 @@ def buckets_for(tenant: CachedTenant, key: CachedKey, method: str) -> list[Bucke
     if tenant.exempt or key.limits.exempt:
         return []
     tag = f"rl:{{{tenant.id}}}"
-    buckets = []
-    if tenant.per_second:
-        buckets.append(Bucket("tenant-second", f"{tag}:t:s", tenant.per_second, 1))
-    if tenant.per_minute:
-        buckets.append(Bucket("tenant-minute", f"{tag}:t:m", tenant.per_minute, 60, tenant.minute_strategy))
-    if tenant.per_day:
-        buckets.append(Bucket("tenant-day", f"{tag}:t:d", tenant.per_day, 86400, "fixed-window"))
-    if method in WRITE_METHODS and tenant.per_second:
-        buckets.append(Bucket("write-second", f"{tag}:w:s", max(1, tenant.per_second // 2), 1))
     limits = key.limits
-    if limits.per_second:
-        buckets.append(Bucket("key-second", f"{tag}:k:{key.id}:s", limits.per_second, 1))
-    if limits.per_minute:
-        buckets.append(Bucket("key-minute", f"{tag}:k:{key.id}:m", limits.per_minute, 60, limits.minute_strategy))
-    if limits.per_day:
-        buckets.append(Bucket("key-day", f"{tag}:k:{key.id}:d", limits.per_day, 86400, "fixed-window"))
+    wanted = [
+        ("tenant-second", "t", tenant.per_second, 1, "gcra"),
+        ("tenant-minute", "t", tenant.per_minute, 60, tenant.minute_strategy),
+        ("tenant-day", "t", tenant.per_day, 86400, "fixed-window"),
+        ("write-second", "w", tenant.per_second and max(1, tenant.per_second // 2) if method in WRITE_METHODS else None,
+         1, "gcra"),
+        ("key-second", f"k:{key.id}", limits.per_second, 1, "gcra"),
+        ("key-minute", f"k:{key.id}", limits.per_minute, 60, limits.minute_strategy),
+        ("key-day", f"k:{key.id}", limits.per_day, 86400, "fixed-window"),
+    ]
+    # The limit and strategy are part of the Redis key: a changed limit starts from a full bucket at once
+    # rather than inheriting the old limit's state (the old key expires on its own).
+    buckets = [Bucket(policy, f"{tag}:{scope}:{period}:{limit}:{strategy}", limit, period, strategy)
+               for policy, scope, limit, period, strategy in wanted if limit]
     config = current_app.config
     if config["RATELIMIT_GLOBAL_PER_SECOND"]:  # one bucket for all tenants: a single Redis, not a cluster
         buckets.append(Bucket("global-second", "rl:global:s", config["RATELIMIT_GLOBAL_PER_SECOND"], 1))
