@@ -39,7 +39,7 @@ def create_app(config: Any = None) -> Flask:
     return app
 
 
-MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api", "ratelimit", "usage")
+MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api", "ratelimit", "usage", "requestlog")
 
 
 def _import_models() -> None:

@@ -140,6 +140,8 @@ class Config:
         self.USAGE_FLUSH_MAX_CALLS = 2000
         # Request log: the Redis stream's cap (entries waiting to be drained into the database).
         self.REQUEST_LOG_STREAM_MAX = env_int("REQUEST_LOG_STREAM_MAX", 200_000)
+        # How many days of the request log are kept (and shown); older rows are pruned every hour.
+        self.REQUEST_LOG_RETENTION_DAYS = env_int("REQUEST_LOG_RETENTION_DAYS", 7)
         self.LOGIN_MAX_FAILURES = 10  # the 11th failure within the window gets 429
         self.LOGIN_FAILURE_WINDOW = "15 minutes"
 

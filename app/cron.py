@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app.api import jobs as api_jobs
 from app.auth import jobs as auth_jobs
 from app.ratelimit import jobs as ratelimit_jobs
+from app.requestlog import jobs as requestlog_jobs
 from app.usage import jobs as usage_jobs
 
 
@@ -28,6 +29,8 @@ JOBS: list[Periodic] = [
     Periodic(auth_jobs.flush_last_used, "low", interval=60),
     Periodic(ratelimit_jobs.flush_violations, "low", interval=60),
     Periodic(usage_jobs.rollup_usage, "default", interval=60),
+    Periodic(requestlog_jobs.drain_request_log, "default", interval=10),
+    Periodic(requestlog_jobs.prune_request_log, "low", interval=3600),
 ]
 
 
