@@ -159,7 +159,7 @@ class Config:
         # may be, and how long an event id is remembered. Ids outlive the accepted window, so a retry
         # either lands on a remembered id or is refused as too old: never counted twice.
         self.USAGE_EVENT_MAX_AGE = timedelta(days=env_int("USAGE_EVENT_MAX_AGE_DAYS", 35))
-        self.USAGE_EVENT_MAX_FUTURE = timedelta(minutes=env_int("USAGE_EVENT_MAX_FUTURE_MINUTES", 60))
+        self.USAGE_EVENT_MAX_FUTURE = timedelta(minutes=env_int("USAGE_EVENT_MAX_FUTURE_MINUTES", 5))
         self.USAGE_EVENT_ID_TTL = self.USAGE_EVENT_MAX_AGE + self.USAGE_EVENT_MAX_FUTURE + timedelta(days=1)
 
         self.INVITATION_TTL = timedelta(days=7)

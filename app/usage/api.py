@@ -53,7 +53,7 @@ def report_events():
     """Report usage events, 1–1000 per batch, counted against the metrics the operator defined.
 
     All or nothing: if any event is invalid (unknown or archived metric, a missing or non-numeric
-    property, a timestamp over 35 days old or over 1 hour ahead), nothing is recorded and the 422 names
+    property, a timestamp over 35 days old or over 5 minutes ahead), nothing is recorded and the 422 names
     each bad event by index (`events[3].metric`). Event ids make retries safe: an id seen before is
     not counted again and is reported in `duplicates`. Quotas on these metrics are reported, not
     enforced: events over a quota are accepted.

@@ -96,7 +96,7 @@ class UsageEventSchema(Schema):
     metric = fields.String(required=True, validate=validate.Length(1, 40),
                            metadata={"description": "The code of a metric defined by the operator."})
     timestamp = fields.DateTime(metadata={"description": "RFC 3339 with a time zone; default now. At most 35 "
-                                                         "days in the past and 1 hour in the future."})
+                                                         "days in the past and 5 minutes in the future."})
     properties = fields.Dict(keys=fields.String(), metadata={
         "description": "The metric's property (sum, max, latest: a number; unique_count: a string or integer)."})
 
