@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ MAX_BATCH = 1000  # events per request
 ID_MAX = 100
 UNIQUE_MAX = 200  # characters of a unique_count value
 VALUE_MAX = 10**15  # size of a numeric value in the metric's smallest unit (Lua compares them exactly)
+VALUE_DIGITS = 15  # no accepted value has a digit above 10^15
+NUMBER_CHARS = 40  # a number sent as a string
 EVENT_FIELDS = frozenset({"id", "metric", "timestamp", "properties"})
 KINDS = {"count": "c", "sum": "s", "max": "m", "latest": "l", "unique_count": "u"}
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
@@ -98,8 +100,14 @@ def used_key(code: str) -> str:
 
 
 def _number(raw: Any, decimals: int) -> int | str:
-    """A numeric property as an integer of 10^-decimals, or the reason it is not one."""
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+    """A numeric property as an integer of 10^-decimals, or the reason it is not one.
+
+    Exact: the magnitude is checked on the exponent before any arithmetic (so "1e999999999" is too
+    large, not an overflow, and "1e-999999999" has too many places, not rounded to 0), and the scaling
+    runs with enough precision for every digit a NUMBER_CHARS-long string can hold.
+    """
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str) or (
+            isinstance(raw, str) and len(raw) > NUMBER_CHARS):
         return "Send a number."
     try:
         value = Decimal(str(raw).strip()) if not isinstance(raw, int) else Decimal(raw)
@@ -107,9 +115,15 @@ def _number(raw: Any, decimals: int) -> int | str:
         return "Send a number."
     if not value.is_finite():
         return "Send a finite number."
-    scaled = value.scaleb(decimals)
+    too_many_places = f"At most {decimals} decimal places." if decimals else "Send a whole number."
+    if value and value.adjusted() > VALUE_DIGITS:
+        return f"At most {VALUE_MAX // 10**decimals:,} in size."
+    if value and value.adjusted() < -decimals:
+        return too_many_places
+    with localcontext(prec=2 * NUMBER_CHARS):
+        scaled = value.scaleb(decimals)
     if scaled != scaled.to_integral_value():
-        return f"At most {decimals} decimal places." if decimals else "Send a whole number."
+        return too_many_places
     if abs(scaled) > VALUE_MAX:
         return f"At most {VALUE_MAX // 10**decimals:,} in size."
     return int(scaled)
