@@ -15,9 +15,11 @@ count is exact.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from redis.exceptions import RedisError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -51,6 +53,11 @@ return redis.call('HGETALL', KEYS[2])
 """
 BILLED_CLASS = "2xx"
 CHUNK = 500  # distinct values looked up per query
+log = logging.getLogger(__name__)
+
+
+class RollupFailed(RuntimeError):
+    """Some tenants' usage could not be rolled up this run (the rest was): the next run retries them."""
 
 
 def taking_key(tenant_id: str, hour: str) -> str:
@@ -90,7 +97,7 @@ def apply(tenant_id: str, hour: str, counters: dict[str, str]) -> bool:
         count = int(value)
         row = db.session.scalar(select(UsageHourly).where(
             UsageHourly.tenant_id == tenant_id, UsageHourly.hour == start, UsageHourly.api_key_id == key_id,
-            UsageHourly.route == route, UsageHourly.status_class == status_class))
+            UsageHourly.route == route, UsageHourly.status_class == status_class).with_for_update())
         if row is None:
             db.session.add(UsageHourly(tenant_id=tenant_id, hour=start, api_key_id=key_id, route=route,
                                        status_class=status_class, count=count))
@@ -138,13 +145,17 @@ def _commit(tenant_id: str, batch: str) -> bool:
     except IntegrityError:  # another run wrote the same batch (or the same new row) at the same moment
         db.session.rollback()
         return False
+    except BaseException:  # nothing of the batch was written: it stays in Redis for the next run
+        db.session.rollback()
+        raise
     return True
 
 
 def _daily(tenant_id: str, day: date, metric: str, value: int, observed_at: datetime | None = None) -> UsageDaily:
-    """The day's row for a metric, created with `value` when there is none yet."""
+    """The day's row for a metric, created with `value` when there is none yet. Locked until the batch
+    commits: two runs applying different batches to the same day never overwrite each other's sum."""
     row = db.session.scalar(select(UsageDaily).where(UsageDaily.tenant_id == tenant_id, UsageDaily.day == day,
-                                                     UsageDaily.metric == metric))
+                                                     UsageDaily.metric == metric).with_for_update())
     if row is None:
         row = UsageDaily(tenant_id=tenant_id, day=day, metric=metric, value=value, observed_at=observed_at)
         db.session.add(row)
@@ -203,9 +214,27 @@ def rollup_tenant(redis, tenant_id: str) -> int:
 
 
 def rollup_all(batch: int = 500) -> int:
-    """Roll up every tenant (the scheduler runs this every minute; running it twice is harmless)."""
+    """Roll up every tenant (the scheduler runs this every minute; running it twice is harmless).
+
+    A tenant whose rollup fails (a database error) is logged and skipped so the others still get
+    theirs; its batches stay in Redis for the next run, and RollupFailed at the end marks the job as
+    failed. Redis being unreachable stops the run at once."""
     from app.queue import get_redis
     from app.tenancy.queries import tenant_id_batches
 
     redis = get_redis()
-    return sum(rollup_tenant(redis, tenant_id) for ids in tenant_id_batches(batch) for tenant_id in ids)
+    applied, failed = 0, []
+    for ids in tenant_id_batches(batch):
+        for tenant_id in ids:
+            try:
+                applied += rollup_tenant(redis, tenant_id)
+            except RedisError:
+                raise
+            except Exception:
+                db.session.rollback()
+                log.exception("usage rollup failed for tenant %s; the next run retries it", tenant_id)
+                failed.append(tenant_id)
+    if failed:
+        raise RollupFailed(f"usage rollup failed for {len(failed)} tenant{'s' * (len(failed) != 1)} "
+                           f"({', '.join(failed[:5])}); {applied} batches applied")
+    return applied
