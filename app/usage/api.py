@@ -45,7 +45,7 @@ def current():
 @blp.route("/events", methods=["POST"])
 @api_scope("usage:write")
 @idempotent
-@blp.alt_response(503, description="Usage events cannot be recorded right now (nothing was); retry the batch.",
+@blp.alt_response(503, description="Usage events could not be recorded just now; retry the batch (ids count once).",
                   schema=ProblemSchema, content_type="application/problem+json")
 @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": UsageEventBatchSchema}}})
 @blp.response(202, UsageEventsAcceptedSchema)

@@ -260,6 +260,7 @@ def ingest(tenant_id: str, body: Any, now: datetime) -> tuple[int, int]:
 
     redis = get_redis()
     try:
+        _mark_used(redis, {event[2] for event in checked})  # first: a metric never has events yet looks unused
         accepted, duplicates = redis.register_script(SCRIPT)(keys=keys, args=[ttl, len(hours), *hours, *args])
     except ResponseError as exc:
         if "overflow" not in str(exc):
@@ -268,16 +269,15 @@ def ingest(tenant_id: str, body: Any, now: datetime) -> tuple[int, int]:
         raise Invalid(f"The hour's total of {metric} would pass 10^16 of its smallest unit.",
                       errors={"events": f"Too large a sum for {metric} in one hour."}) from None
     except RedisError as exc:
-        raise Unavailable("Usage events cannot be recorded right now; nothing was recorded. Retry the "
-                          "batch: events already counted are recognised by their ids.",
+        raise Unavailable("Usage events could not be recorded just now. Retry the batch: events that were "
+                          "counted already are recognised by their ids and not counted twice.",
                           headers={"Retry-After": "1"}) from exc
-    if accepted:
-        _mark_used(redis, {event[2] for event in checked})
     return int(accepted), int(duplicates)
 
 
 def _mark_used(redis: Any, codes: set[str]) -> None:
-    """Note that these metrics have events, so their definitions stay fixed (staff pages check it)."""
+    """Note that these metrics have events, so their definitions stay fixed (staff pages check it).
+    Done before the batch is counted, so a failure in between leaves a metric fixed, never loose."""
     new = codes - catalog.marked
     if new:
         pipe = redis.pipeline(transaction=False)

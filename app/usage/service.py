@@ -49,9 +49,10 @@ def _clean_definition(data: dict[str, Any], out: dict[str, Any], errors: dict[st
         decimals = int(str(data.get("decimals") or 0).strip())
     except ValueError:
         decimals = -1
-    if not 0 <= decimals <= MAX_DECIMALS or (decimals and aggregation in {"count", "unique_count"}):
-        errors["decimals"] = (f"0–{MAX_DECIMALS}; counts and unique counts are whole numbers."
-                              if decimals else f"Enter a whole number from 0 to {MAX_DECIMALS}.")
+    if not 0 <= decimals <= MAX_DECIMALS:
+        errors["decimals"] = f"Enter a whole number from 0 to {MAX_DECIMALS}."
+    elif decimals and aggregation in {"count", "unique_count"}:
+        errors["decimals"] = "Counts and unique counts are whole numbers: use 0 decimal places."
     out.update(aggregation=aggregation, field=field, decimals=max(decimals, 0))
 
 

@@ -181,7 +181,7 @@ class TestAFailedBatchRetriedCountsOnce:
         failed = post(client, token, self.BATCH)
         assert failed.status_code == 503
         assert failed.headers["Retry-After"] == "1"
-        assert "nothing was recorded" in failed.get_json()["detail"]
+        assert "Retry the batch" in failed.get_json()["detail"]
         retried = post(client, token, self.BATCH)
         assert retried.status_code == 202
         assert retried.get_json()["accepted"] + retried.get_json()["duplicates"] == 6
