@@ -134,6 +134,10 @@ class Config:
         # (sliding window), and requests per second across all tenants (one Redis, not a cluster). 0: off.
         self.RATELIMIT_IP_PER_MINUTE = env_int("RATELIMIT_IP_PER_MINUTE", 0)
         self.RATELIMIT_GLOBAL_PER_SECOND = env_int("RATELIMIT_GLOBAL_PER_SECOND", 0)
+        # Priority load shedding: the service's API requests in flight (all processes) at which critical
+        # routes are refused with 503; low-priority routes go at 60% of it, normal ones at 85%. 0: off.
+        # Set it to what the deployment can serve at once, e.g. workers x threads x hosts.
+        self.LOAD_SHED_MAX_INFLIGHT = env_int("LOAD_SHED_MAX_INFLIGHT", 0)
         # Usage meter: each worker buffers answered API calls and writes them to Redis this often (0:
         # at once, one round trip per call), or sooner when this many are waiting.
         self.USAGE_FLUSH_SECONDS = env_float("USAGE_FLUSH_SECONDS", 0.2)

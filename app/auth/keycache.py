@@ -63,7 +63,8 @@ class CachedTenant:
     tags: tuple[str, ...] = ()
     plan: str | None = None
     created_at: datetime | None = None
-    hard_quota: int | None = None  # API calls a month, when the plan stops there (no overage)
+    hard_quota: int | None = None  # API calls a month at which calls are refused (quota + grace; no overage)
+    max_concurrent: int | None = None  # API requests in flight at once (None: no limit)
     included: int | None = None  # API calls a month included in the plan (None: unlimited)
 
 
@@ -152,7 +153,7 @@ class KeyCache:
                               country=tenant.country,
                               billing_email=tenant.billing_email, tags=tuple(tenant.tags), plan=plan.code,
                               created_at=tenant.created_at,
-                              hard_quota=plan.included("api_calls") if plan.is_hard_limit("api_calls") else None,
+                              hard_quota=plan.hard_cap("api_calls"), max_concurrent=plan.max_concurrent_requests,
                               included=plan.included("api_calls"))
         with self._lock:
             if len(self._tenants) >= MAX_ENTRIES:

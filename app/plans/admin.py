@@ -19,7 +19,7 @@ bp = Blueprint("plans_admin", __name__, url_prefix="/admin/plans")
 
 TEXT_FIELDS = ("code", "name", "description", "currency", "features")
 INT_FIELDS = ("trial_days", "sort_order", "rate_limit_per_second", "rate_limit_per_minute",
-              "max_webhook_endpoints", "max_members")
+              "max_concurrent_requests", "max_webhook_endpoints", "max_members")
 MONEY_FIELDS = ("price_monthly", "price_annual")
 FORM_FIELDS = TEXT_FIELDS + MONEY_FIELDS + INT_FIELDS + ("is_public",)
 MAX_DIGITS = 13  # integer digits of a major-unit amount: far above any price the service accepts
@@ -27,8 +27,9 @@ BUILT_IN = "api_calls"  # always on the form; metrics staff define follow (blank
 
 
 def _quota_fields(metrics: dict[str, str]) -> tuple[str, ...]:
-    """The form's flat quota fields: <metric>_included and <metric>_overage for each metric."""
-    return tuple(f"{metric}_{part}" for metric in metrics for part in ("included", "overage"))
+    """The form's flat quota fields: <metric>_included and <metric>_overage for each metric, and the grace
+    of the API calls' hard quota."""
+    return (*(f"{metric}_{part}" for metric in metrics for part in ("included", "overage")), f"{BUILT_IN}_grace")
 
 
 def _form_error(key: str) -> str:
@@ -92,6 +93,8 @@ def _form_data(form: dict[str, str], metrics: dict[str, str]) -> tuple[dict[str,
             if value is not None:
                 overage = str(value.scaleb(EXPONENTS[currency]))  # minor units: 0.001 USD → "0.1"
         data["quotas"][metric] = {"included": included or None, "overage": overage}
+    if grace := form.get(f"{BUILT_IN}_grace", "").strip():
+        data["quotas"][BUILT_IN]["grace"] = grace
     return data, errors
 
 
@@ -107,6 +110,7 @@ def _values(plan: Plan, metrics: dict[str, str]) -> dict[str, Any]:
     for metric in metrics:
         values[f"{metric}_included"] = plan.included(metric)
         values[f"{metric}_overage"] = _overage_major(plan, metric)
+    values[f"{BUILT_IN}_grace"] = plan.grace_percent(BUILT_IN) or ""
     values["is_public"] = plan.is_public
     return {k: ("" if v is None else v) for k, v in values.items()}
 

@@ -34,6 +34,7 @@ class Plan(PublicIdMixin, TimestampMixin, db.Model):
     quotas: Mapped[dict] = mapped_column(default=dict)
     rate_limit_per_second: Mapped[int | None] = mapped_column(default=None)
     rate_limit_per_minute: Mapped[int | None] = mapped_column(default=None)
+    max_concurrent_requests: Mapped[int | None] = mapped_column(default=None)  # API requests in flight at once
     max_webhook_endpoints: Mapped[int | None] = mapped_column(default=None)
     max_members: Mapped[int | None] = mapped_column(default=None)
     features: Mapped[list] = mapped_column(default=list)
@@ -64,3 +65,14 @@ class Plan(PublicIdMixin, TimestampMixin, db.Model):
 
     def is_hard_limit(self, metric: str) -> bool:
         return self.included(metric) is not None and self.overage_price(metric) is None
+
+    def grace_percent(self, metric: str) -> int:
+        """How far past a hard quota use may go before it is refused, in percent of the quota."""
+        return int((self.quotas.get(metric) or {}).get("grace") or 0)
+
+    def hard_cap(self, metric: str) -> int | None:
+        """Where a hard quota refuses: the included units plus the grace; None when not hard."""
+        if not self.is_hard_limit(metric):
+            return None
+        included = self.included(metric)
+        return included + included * self.grace_percent(metric) // 100

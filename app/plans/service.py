@@ -21,22 +21,25 @@ from app.usage.catalog import quota_metrics
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
 FEATURE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 FIELDS = ("code", "name", "description", "currency", "price_monthly", "price_annual", "trial_days", "quotas",
-          "rate_limit_per_second", "rate_limit_per_minute", "max_webhook_endpoints", "max_members", "features",
-          "is_public", "sort_order")
+          "rate_limit_per_second", "rate_limit_per_minute", "max_concurrent_requests", "max_webhook_endpoints",
+          "max_members", "features", "is_public", "sort_order")
 
 DEFAULT_PLANS: list[dict[str, Any]] = [
     {"code": "free", "name": "Free", "description": "For trying the API.", "price_monthly": 0, "price_annual": 0,
      "trial_days": 0, "quotas": {"api_calls": {"included": 1000, "overage": None}},
-     "rate_limit_per_second": 5, "rate_limit_per_minute": 60, "max_webhook_endpoints": 1, "max_members": 3,
+     "rate_limit_per_second": 5, "rate_limit_per_minute": 60, "max_concurrent_requests": 5,
+     "max_webhook_endpoints": 1, "max_members": 3,
      "features": ["api"], "sort_order": 0},
     {"code": "pro", "name": "Pro", "description": "For production workloads.", "price_monthly": 4900,
      "price_annual": 49000, "trial_days": 14, "quotas": {"api_calls": {"included": 100_000, "overage": "0.1"}},
-     "rate_limit_per_second": 50, "rate_limit_per_minute": 1000, "max_webhook_endpoints": 10, "max_members": 20,
+     "rate_limit_per_second": 50, "rate_limit_per_minute": 1000, "max_concurrent_requests": 25,
+     "max_webhook_endpoints": 10, "max_members": 20,
      "features": ["api", "webhooks", "audit_export"], "sort_order": 1},
     {"code": "enterprise", "name": "Enterprise", "description": "Unlimited usage, priority support.",
      "price_monthly": 50000, "price_annual": 500000, "trial_days": 30,
      "quotas": {"api_calls": {"included": None, "overage": None}}, "rate_limit_per_second": 500,
-     "rate_limit_per_minute": 20000, "max_webhook_endpoints": None, "max_members": None,
+     "rate_limit_per_minute": 20000, "max_concurrent_requests": 100, "max_webhook_endpoints": None,
+     "max_members": None,
      "features": ["api", "webhooks", "audit_export", "sso", "priority_support"], "sort_order": 2},
 ]
 
@@ -79,7 +82,10 @@ def _quotas(raw: Any, errors: dict[str, str], metrics: dict[str, str]) -> dict[s
             except (InvalidOperation, ValueError):
                 errors[f"quotas.{metric}.overage"] = "Enter a price per unit in minor units (e.g. 0.1 for $0.001)."
                 overage = None
-        out[metric] = {"included": included, "overage": overage}
+        grace = _optional_int(spec.get("grace"), f"quotas.{metric}.grace", errors, 0, 100)
+        if grace and (included is None or overage is not None):
+            errors[f"quotas.{metric}.grace"] = "A grace applies only to a hard quota (included, no overage price)."
+        out[metric] = {"included": included, "overage": overage} | ({"grace": grace} if grace else {})
     return out
 
 
@@ -115,7 +121,8 @@ def clean(data: dict[str, Any], plan: Plan | None) -> dict[str, Any]:
         if field in data:
             value = _optional_int(data.get(field), field, errors, 0, hi)
             out[field] = value if value is not None else 0
-    for field in ("rate_limit_per_second", "rate_limit_per_minute", "max_webhook_endpoints", "max_members"):
+    for field in ("rate_limit_per_second", "rate_limit_per_minute", "max_concurrent_requests", "max_webhook_endpoints",
+                  "max_members"):
         if field in data:
             out[field] = _optional_int(data.get(field), field, errors, 1, 10**9)
     if "quotas" in data:

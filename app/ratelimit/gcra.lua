@@ -9,11 +9,18 @@
 -- KEYS[n+3]   the API key's block level           (INCR on each block; kept 24 h)
 -- KEYS[n+4]   the tenant's violations hash        (HINCRBY "<minute>|key|<key id>")
 -- KEYS[n+5]   the tenant's billed calls this month (read; the usage meter counts them)
+-- KEYS[n+6]   the tenant's requests in flight     (sorted set: request id -> start, µs)
+-- KEYS[n+7]   the service's requests in flight    (idem; the one key outside the tenant's slot, touched
+--             only when load shedding is on: a single Redis, not a cluster)
 -- ARGV[1] cost   ARGV[2] n   ARGV[3] API key id ('' for none)
 -- ARGV[4] refusals per minute that block the key (0: never)   ARGV[5] block durations in ms, "60000,600000"
--- ARGV[6] the month's hard quota of calls (0: none)
--- ARGV[7+3(i-1)..9+3(i-1)]: bucket i's strategy, a number, and its period P in microseconds;
--- ARGV[7+3n] the client IP (refusals are counted per key and per IP):
+-- ARGV[6] the month's hard quota of calls (0: none)   ARGV[7] the tenant's concurrency limit (0: none)
+-- ARGV[8+3(i-1)..10+3(i-1)]: bucket i's strategy, a number, and its period P in microseconds;
+-- then, per request: ARGV[8+3n] the client IP (refusals are counted per key and per IP), ARGV[9+3n]
+-- the request id, ARGV[10+3n] the service's in-flight count at which this request is shed (0: never),
+-- ARGV[11+3n] how long an in-flight entry may live (µs) before it counts as a crashed request's.
+-- An admitted request with a concurrency limit or a shedding level is added to the in-flight sets; the
+-- caller removes it when the response is done.
 --   1 GCRA: the number is the emission interval T = P / limit (a burst of the whole limit, then one
 --     request every T); the key holds the theoretical arrival time (TAT).
 --   2 fixed window: the number is the limit; windows are aligned to the clock (a day starts 00:00 UTC);
@@ -24,7 +31,8 @@
 --
 -- Returns {denied, retry_after_us, epoch, new_block_level, remaining_1, reset_us_1, ...}
 -- denied: 0 admitted; i the first bucket that refused (none is charged then); -1 the key is blocked;
--- -2 the month's hard quota is used up.
+-- -2 the month's hard quota is used up; -3 the tenant has too many requests in flight; -4 the service
+-- is shedding load at this request's priority.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cost, n = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -39,12 +47,22 @@ end
 if extra and quota > 0 and tonumber(redis.call('GET', KEYS[n + 5]) or 0) >= quota then
   return {-2, 0, epoch, 0}
 end
+local concurrency, ip, request_id = tonumber(ARGV[7]), ARGV[8 + 3 * n], ARGV[9 + 3 * n]
+local shed_at, stale = tonumber(ARGV[10 + 3 * n] or 0), tonumber(ARGV[11 + 3 * n] or 30000000)
+local function busy(key, limit)
+  -- entries older than `stale` belong to requests whose process died: pruned only when they matter
+  if redis.call('ZCARD', key) < limit then return false end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - stale)
+  return redis.call('ZCARD', key) >= limit
+end
+if extra and shed_at > 0 and busy(KEYS[n + 7], shed_at) then return {-4, 1000000, epoch, 0} end
+if extra and concurrency > 0 and busy(KEYS[n + 6], concurrency) then return {-3, 1000000, epoch, 0} end
 
 local denied, retry = 0, 0
 local writes = {}
 local out = {0, 0, epoch, 0}
 for i = 1, n do
-  local base = 4 + 3 * i
+  local base = 5 + 3 * i
   local strategy, number, period = tonumber(ARGV[base]), tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
   local remaining, reset, wait = 0, 0, 0
   if strategy == 1 then
@@ -89,7 +107,7 @@ end
 
 if denied == 0 then
   for i = 1, n do
-    local base = 4 + 3 * i
+    local base = 5 + 3 * i
     local strategy, period = tonumber(ARGV[base]), tonumber(ARGV[base + 2])
     if strategy == 1 then
       redis.call('SET', KEYS[i], string.format('%.0f', writes[i]), 'PX', math.ceil(period / 1000) + 1000)
@@ -99,9 +117,14 @@ if denied == 0 then
       redis.call('PEXPIREAT', KEYS[i], math.ceil((w[1] + 2) * period / 1000))
     end
   end
+  for k, on in pairs({[n + 6] = concurrency > 0, [n + 7] = shed_at > 0}) do
+    if extra and on then
+      redis.call('ZADD', KEYS[k], now, request_id)
+      redis.call('PEXPIRE', KEYS[k], math.ceil(stale / 1000) * 2)
+    end
+  end
 elseif extra and key_id ~= '' then
   local minute = math.floor(tonumber(t[1]) / 60)
-  local ip = ARGV[7 + 3 * n]
   if ip and ip ~= '' then redis.call('HINCRBY', KEYS[n + 4], minute .. '|ip|' .. ip, 1) end
   local count = redis.call('HINCRBY', KEYS[n + 4], minute .. '|key|' .. key_id, 1)
   if threshold > 0 and count == threshold then

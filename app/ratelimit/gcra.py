@@ -20,6 +20,8 @@ MICRO = 1_000_000
 
 
 STRATEGIES = {"gcra": 1, "fixed-window": 2, "sliding-window": 3}
+SERVICE_INFLIGHT_KEY = "rl:service:inflight"
+STALE_INFLIGHT_US = 30 * MICRO  # an in-flight entry older than this belongs to a request whose process died
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class Subject:
     block_ms: tuple[int, ...] = (60_000,)
     quota: int = 0  # the month's hard quota of billed calls (0: none)
     month_key: str = ""  # where the usage meter counts this month's billed calls
+    concurrency: int = 0  # the tenant's requests in flight at once (0: no limit)
+    shedding: bool = False  # the service sheds load: this request joins the service's in-flight set
 
     @property
     def block_key(self) -> str:
@@ -102,11 +106,17 @@ class Subject:
     def violations_key(self) -> str:
         return f"rl:{{{self.tenant_id}}}:violations"
 
+    @property
+    def inflight_key(self) -> str:
+        return f"rl:{{{self.tenant_id}}}:inflight"
+
     def keys(self) -> list[str]:
-        """The script's extra keys, in its order."""
+        """The script's extra keys, in its order. Without load shedding the last is one of the tenant's
+        own (never touched), so that every key stays in the tenant's Redis Cluster slot."""
         tag = f"rl:{{{self.tenant_id}}}"
         return [f"{tag}:epoch", self.block_key, f"{tag}:blocklevel:key:{self.key_id}", self.violations_key,
-                self.month_key or f"{tag}:no-quota"]
+                self.month_key or f"{tag}:no-quota", self.inflight_key,
+                SERVICE_INFLIGHT_KEY if self.shedding else f"{tag}:no-shedding"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,8 @@ class GateResult:
     blocked_for: float = 0.0  # seconds left on an existing block (the request was refused)
     over_quota: bool = False  # the month's hard quota is used up (the request was refused)
     new_block_level: int = 0  # this request's refusal started a block at this level
+    too_concurrent: bool = False  # the tenant has its limit of requests in flight (refused)
+    shed: bool = False  # the service is shedding load at this request's priority (refused)
 
 
 @dataclass(frozen=True)
@@ -132,10 +144,11 @@ class Plan:
     @classmethod
     def build(cls, buckets: list[Bucket], cost: int = 1, subject: Subject | None = None) -> Plan:
         keys = [b.key for b in buckets]
-        argv: list[int | str] = [cost, len(buckets), "", 0, "", 0]
+        argv: list[int | str] = [cost, len(buckets), "", 0, "", 0, 0]
         if subject is not None:
             keys.extend(subject.keys())
-            argv[2:6] = [subject.key_id, subject.block_after, ",".join(map(str, subject.block_ms)), subject.quota]
+            argv[2:7] = [subject.key_id, subject.block_after, ",".join(map(str, subject.block_ms)), subject.quota,
+                         subject.concurrency]
         for bucket in buckets:
             argv.extend(bucket.args())
         policy = ", ".join(f'"{b.policy}";q={b.limit};w={b.period}' for b in buckets)
@@ -152,16 +165,19 @@ class GCRA:
     def check(self, buckets: list[Bucket], cost: int = 1, subject: Subject | None = None, ip: str = "") -> GateResult:
         return self.run(Plan.build(buckets, cost, subject), ip)
 
-    def run(self, plan: Plan, ip: str = "") -> GateResult:
+    def run(self, plan: Plan, ip: str = "", request_id: str = "", shed_at: int = 0) -> GateResult:
+        """One gate call. `request_id` names the request in the in-flight sets; `shed_at` is the
+        service's in-flight count at which this request's priority is shed (0: never)."""
+        per_request = (ip, request_id, shed_at, STALE_INFLIGHT_US)
         try:
-            raw = self._redis.evalsha(self._script.sha, len(plan.keys), *plan.keys, *plan.args, ip)
+            raw = self._redis.evalsha(self._script.sha, len(plan.keys), *plan.keys, *plan.args, *per_request)
         except NoScriptError:  # a restarted Redis forgot the script: load it once more
-            raw = self._script(keys=plan.keys, args=(*plan.args, ip))
+            raw = self._script(keys=plan.keys, args=(*plan.args, *per_request))
         denied, retry_us, epoch, new_level = raw[0], raw[1], raw[2], raw[3]
-        if denied == -1:
-            return GateResult(Decision(False, None, retry_us / MICRO), epoch, blocked_for=retry_us / MICRO)
-        if denied == -2:
-            return GateResult(Decision(False, None, 0.0), epoch, over_quota=True)
+        if denied < 0:
+            refused = Decision(False, None, retry_us / MICRO)
+            return GateResult(refused, epoch, blocked_for=retry_us / MICRO if denied == -1 else 0.0,
+                              over_quota=denied == -2, too_concurrent=denied == -3, shed=denied == -4)
         buckets = plan.buckets
         states = [BucketState(bucket, raw[4 + 2 * i], raw[5 + 2 * i] / MICRO) for i, bucket in enumerate(buckets)]
         violated = buckets[denied - 1] if denied else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flask import current_app, g, request
@@ -20,8 +20,8 @@ from app import clock
 from app.auth import apikeys, keycache
 from app.auth.keycache import CachedKey, CachedTenant, cache
 from app.errors import Forbidden, ServiceError
-from app.ratelimit import blocks, policies
-from app.ratelimit.gcra import GCRA, Bucket, Decision, Plan, Subject
+from app.ratelimit import blocks, policies, shedding
+from app.ratelimit.gcra import GCRA, SERVICE_INFLIGHT_KEY, Bucket, Decision, Plan, Subject
 from app.usage import meter
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,12 @@ def _plan(tenant: CachedTenant, key: CachedKey, method: str, now: datetime) -> P
         return memo[3]
     config = current_app.config
     quota = tenant.hard_quota or 0
+    limited = not (tenant.exempt or key.limits.exempt)
     subject = Subject(key.tenant_id, key.id, config["RATELIMIT_BLOCK_AFTER"],
                       tuple(s * 1000 for s in config["RATELIMIT_BLOCK_SECONDS"]),
-                      quota=quota, month_key=meter.month_key(key.tenant_id, now) if quota else "")
+                      quota=quota, month_key=meter.month_key(key.tenant_id, now) if quota else "",
+                      concurrency=(tenant.max_concurrent or 0) if limited else 0,
+                      shedding=config["LOAD_SHED_MAX_INFLIGHT"] > 0)
     plan = Plan.build(buckets_for(tenant, key, method), subject=subject)
     if len(_plans) > 100_000:
         _plans.clear()
@@ -159,15 +162,17 @@ def admit(raw: str, method: str) -> CachedKey:
     if refusal is None:
         plan = _plan(tenant, key, method, now)
         if ip and policies.ip_exempt(ip):
-            plan = Plan.build([], subject=plan.subject)
+            plan = Plan.build([], subject=replace(plan.subject, concurrency=0))
         elif (ip_bucket := _ip_bucket(tenant.id, ip)) is not None and plan.buckets:
             plan = Plan.build([*plan.buckets, ip_bucket], subject=plan.subject)
     else:
         # A key or tenant the cache says is unusable charges nothing: the call only reads the epoch, in
         # case the cached "no" is out of date.
         plan = Plan.build([], subject=Subject(key.tenant_id))
+    shed_at = shedding.threshold() if plan.subject.shedding else 0
+    request_id = g.get("request_id", "")
     try:
-        result = _gate().run(plan, ip)
+        result = _gate().run(plan, ip, request_id, shed_at)
     except RedisError as exc:
         _breaker.trip()
         cache.clear()  # bumps may be missed while Redis is out: reload everything once it is back
@@ -181,10 +186,14 @@ def admit(raw: str, method: str) -> CachedKey:
     if refusal is not None:
         raise refusal
     g.metered = (key.tenant_id, key.id)  # from here on the call counts, refused or not
+    if result.shed:
+        raise shedding.overloaded()
     if result.blocked_for:
         raise _blocked(result.blocked_for)
     if result.over_quota:
-        raise _quota_exceeded(plan.subject.quota, now)
+        raise _quota_exceeded(tenant.included or plan.subject.quota, plan.subject.quota, now)
+    if result.too_concurrent:
+        raise _too_concurrent(plan.subject.concurrency)
     decision = result.decision
     if result.new_block_level:
         seconds = current_app.config["RATELIMIT_BLOCK_SECONDS"][
@@ -194,19 +203,30 @@ def admit(raw: str, method: str) -> CachedKey:
         g.ratelimit = decision
         if not decision.allowed:
             raise _refusal(decision)
+    if plan.subject.concurrency or shed_at:  # admitted into the in-flight sets: leave them when done
+        g.inflight = (plan.subject.inflight_key if plan.subject.concurrency else "",
+                      SERVICE_INFLIGHT_KEY if shed_at else "", request_id)
     return key
 
 
-def _quota_exceeded(quota: int, now) -> RateLimited:
+def _quota_exceeded(included: int, cap: int, now) -> RateLimited:
     """429 quota-exceeded until the month turns (UTC)."""
     from datetime import UTC, datetime
 
     next_month = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
     seconds = max(1, int((next_month - now).total_seconds()))
-    error = RateLimited(f"This month's quota of {quota:,} API calls is used up; it renews on "
+    grace = f" and its grace ({cap - included:,} more)" if cap > included else ""
+    error = RateLimited(f"This month's quota of {included:,} API calls{grace} is used up; it renews on "
                         f"{next_month:%Y-%m-%d} (UTC). Upgrade the plan for more.",
                         headers={"Retry-After": str(seconds)}, violated_policy="monthly-quota")
     error.type = "quota-exceeded"
+    return error
+
+
+def _too_concurrent(limit: int) -> RateLimited:
+    error = RateLimited(f"Too many requests in flight: the plan allows {limit} at once. Retry when one of "
+                        f"them has finished.", headers={"Retry-After": "1"}, violated_policy="concurrency")
+    error.type = "concurrency-limit-exceeded"
     return error
 
 

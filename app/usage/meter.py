@@ -163,6 +163,8 @@ class Meter:
         self._flushing = threading.Lock()  # one flush at a time
         self._wake = threading.Event()
         self._calls: list[Call] = []
+        self._releases: list[tuple[str, str, str]] = []  # (tenant set, service set, request id) to leave
+        self._max_calls = 2000
         self._retry: list[_Batch] = []
         self._thread: threading.Thread | None = None
         self._app: Flask | None = None
@@ -179,9 +181,26 @@ class Meter:
             self.flush()
             return
         if self._thread is None:
+            self._max_calls = app.config["USAGE_FLUSH_MAX_CALLS"]
             self._start(interval)
-        if len(self._calls) >= app.config["USAGE_FLUSH_MAX_CALLS"]:
+        if len(self._calls) >= self._max_calls:
             self._wake.set()
+
+    def release(self, app: Flask, inflight: tuple[str, str, str]) -> None:
+        """A finished request leaves the in-flight sets it joined: at once, from the flusher thread (which
+        wakes for it), so that the concurrency limit sees it gone without the request waiting on Redis."""
+        if self._pid != os.getpid():
+            self._reset()
+        self._app = app
+        with self._lock:
+            self._releases.append(inflight)
+        interval = app.config["USAGE_FLUSH_SECONDS"]
+        if not interval:
+            self._write_releases()
+            return
+        if self._thread is None:
+            self._start(interval)
+        self._wake.set()
 
     def _start(self, interval: float) -> None:
         with self._lock:
@@ -192,13 +211,37 @@ class Meter:
         atexit.register(self.flush)
 
     def _run(self, interval: float) -> None:
+        due = time.monotonic() + interval
         while True:
-            self._wake.wait(interval)
+            self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
             try:
-                self.flush()
+                if self._releases:
+                    self._write_releases()
+                if time.monotonic() >= due or len(self._calls) >= self._max_calls:
+                    due = time.monotonic() + interval
+                    self.flush()
             except Exception:  # the flusher must outlive any one bad flush
                 log.exception("usage meter flush failed")
+
+    def _write_releases(self) -> None:
+        from app.queue import get_fast_redis
+
+        with self._lock:
+            releases, self._releases = self._releases, []
+        if not releases or self._app is None:
+            return
+        with self._app.app_context():
+            pipe = get_fast_redis().pipeline(transaction=False)
+            for tenant_set, service_set, request_id in releases:
+                for key in (tenant_set, service_set):
+                    if key:
+                        pipe.zrem(key, request_id)
+            try:
+                pipe.execute()
+            except RedisError as exc:  # the entries expire as stale (STALE_INFLIGHT_US) instead
+                log.warning("in-flight release failed (%s): %d requests count as in flight for up to 30 s",
+                            type(exc).__name__, len(releases))
 
     def pending(self) -> int:
         return len(self._calls) + sum(len(b.calls) for b in self._retry)
@@ -277,6 +320,14 @@ def _announce_thresholds(batch: _Batch, month_total: int) -> None:
 meter = Meter()
 
 
+def _leave_inflight(_exc: BaseException | None = None) -> None:
+    """The request is done (teardown runs whatever happened, once the response is built): it leaves the
+    in-flight sets it joined."""
+    inflight = g.pop("inflight", None)
+    if inflight is not None:
+        meter.release(current_app._get_current_object(), inflight)
+
+
 def _after_api_request(response: Response) -> Response:
     metered = g.get("metered")
     if metered is None or request.url_rule is None:
@@ -301,3 +352,4 @@ def _after_api_request(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.after_request(_after_api_request)
+    app.teardown_request(_leave_inflight)

@@ -1,4 +1,5 @@
-"""Rate limiting: staff's overrides of a tenant's or key's limits, exemptions, violations by IP.
+"""Rate limiting: staff's overrides of a tenant's or key's limits, exemptions, violations by IP, and
+each plan's limit of API requests in flight.
 
 Revision ID: 0005_rate_limit_policies
 Revises: 0004_usage_events
@@ -17,6 +18,9 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('plans', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('max_concurrent_requests', sa.Integer(), nullable=True))
+
     op.create_table('rate_limit_overrides',
     sa.Column('api_key_id', sa.String(length=40), nullable=False),
     sa.Column('per_second', sa.Integer(), nullable=True),
@@ -67,3 +71,5 @@ def downgrade():
     with op.batch_alter_table('rate_limit_overrides', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rate_limit_overrides_tenant_id'))
     op.drop_table('rate_limit_overrides')
+    with op.batch_alter_table('plans', schema=None) as batch_op:
+        batch_op.drop_column('max_concurrent_requests')

@@ -54,3 +54,34 @@ def test_plans_with_overage_or_no_limit_are_never_stopped(ctx, client, make):
         tenant = make.tenant(plan=plan)
         _, token = make.api_key(tenant, scopes=["tenant:read"])
         assert {client.get("/api/v1/tenant", headers=bearer(token)).status_code for _ in range(4)} == {200}
+
+
+def test_a_grace_lets_calls_run_past_a_hard_quota_then_stops_them(ctx, client, make, staff_client):
+    _plan("free", included=10, overage=None)
+    plan = find_plan("free")
+    form = staff_client.get(f"/admin/plans/{plan.id}/edit").get_data(as_text=True)
+    assert 'name="api_calls_grace"' in form
+    plans_service.update_plan(Actor.system("tests"), plan.id,
+                              {"quotas": {"api_calls": {"included": 10, "overage": None, "grace": 20}}})
+    tenant = make.tenant(plan="free")
+    _, token = make.api_key(tenant, scopes=["tenant:read"])
+    statuses = [client.get("/api/v1/tenant", headers=bearer(token)).status_code for _ in range(13)]
+    assert statuses == [200] * 12 + [429]  # 10 included + 20% grace
+    refused = client.get("/api/v1/tenant", headers=bearer(token)).get_json()
+    assert "quota of 10 API calls and its grace (2 more)" in refused["detail"]
+
+
+def test_a_grace_needs_a_hard_quota(ctx, make):
+    import pytest
+
+    from app.errors import Invalid
+
+    plans_service.ensure_default_plans(Actor.system("tests"))
+    with pytest.raises(Invalid) as error:
+        plans_service.update_plan(Actor.system("tests"), find_plan("pro").id,
+                                  {"quotas": {"api_calls": {"included": 10, "overage": "0.1", "grace": 10}}})
+    assert "only to a hard quota" in error.value.errors["quotas.api_calls.grace"]
+    with pytest.raises(Invalid) as error:
+        plans_service.update_plan(Actor.system("tests"), find_plan("free").id,
+                                  {"quotas": {"api_calls": {"included": 10, "overage": None, "grace": 500}}})
+    assert "quotas.api_calls.grace" in error.value.errors
