@@ -9,6 +9,7 @@ from app import clock
 from app.api.idempotency import idempotent
 from app.api.schemas import ProblemSchema
 from app.plans.queries import get_plan
+from app.ratelimit.shedding import priority
 from app.security import api_scope
 from app.tenancy.queries import get_tenant
 from app.usage import events, queries
@@ -43,6 +44,7 @@ def current():
 
 
 @blp.route("/events", methods=["POST"])
+@priority("critical")
 @api_scope("usage:write")
 @idempotent
 @blp.alt_response(503, description="Usage events could not be recorded just now; retry the batch (ids count once).",
@@ -65,6 +67,7 @@ def report_events():
 
 
 @blp.route("/overage", methods=["GET"])
+@priority("low")
 @api_scope("usage:read")
 @blp.response(200, OverageSchema)
 def overage():
@@ -73,6 +76,7 @@ def overage():
 
 
 @blp.route("/history", methods=["GET"])
+@priority("low")
 @api_scope("usage:read")
 @blp.arguments(DaysArgs, location="query", as_kwargs=True)
 @blp.response(200, HistorySchema)
@@ -82,6 +86,7 @@ def history(days: int):
 
 
 @blp.route("/endpoints", methods=["GET"])
+@priority("low")
 @api_scope("usage:read")
 @blp.arguments(EndpointDaysArgs, location="query", as_kwargs=True)
 @blp.response(200, EndpointsSchema)
