@@ -80,6 +80,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.ops.health import bp as ops_health
     from app.plans.admin import bp as plans_admin
     from app.ratelimit.admin import bp as ratelimit_admin
+    from app.requestlog.admin import bp as requestlog_admin
+    from app.requestlog.portal import bp as requestlog_portal
     from app.tenancy.admin import bp as tenancy_admin
     from app.tenancy.portal import bp as tenancy_portal
     from app.usage.admin import bp as usage_admin
@@ -88,7 +90,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (auth_views, auth_admin, auth_portal, tenancy_admin, tenancy_portal, plans_admin,
                       audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_metrics_admin,
-                      usage_portal, ops_health):
+                      usage_portal, requestlog_admin, requestlog_portal, ops_health):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter

@@ -15,7 +15,8 @@ from app.tenancy import queries as tenancy_queries
 
 # URL argument → which of tenant B's objects fills it. A new route with an id argument that is not
 # here fails test_every_tenant_route_argument_is_covered until it is added.
-ARGUMENTS = {"membership_id": "membership", "invitation_id": "invitation", "key_id": "key", "event_id": "event"}
+ARGUMENTS = {"membership_id": "membership", "invitation_id": "invitation", "key_id": "key", "event_id": "event",
+             "request_id": "request"}
 
 
 def _tenant_rules(app, prefix: str):
@@ -26,11 +27,16 @@ def _tenant_rules(app, prefix: str):
 def _objects_of(tenant) -> dict[str, str]:
     system = Actor.system("tests")
     invitation, _ = members.invite(system, tenant.id, f"pending@{tenant.slug}.example.com", "member")
+    from tests.requestlog.helpers import entry, insert
+
+    request = entry(tenant.id, request_id=f"req-of-{tenant.slug}")
+    insert(request)
     return {
         "membership": tenancy_queries.members(tenant.id)[0].id,
         "invitation": invitation.id,
         "key": apikeys.list_keys(tenant.id)[0].id,
         "event": audit_queries.list_events(AuditFilters(tenant_id=tenant.id), limit=1).events[0].id,
+        "request": request["request_id"],
     }
 
 
