@@ -43,7 +43,7 @@ def index():
     before = before if queries.decode_cursor(before) else None
     page = queries.LogPage([], None) if errors else queries.list_entries(filters, limit=PER_PAGE, before=before)
     return render("admin/requestlog/index.html", "admin/requestlog/_table.html", status=422 if errors else 200,
-                  args=args, active=active, errors=errors, page=page, before=before,
+                  args=forms.form_values(args), active=active, errors=errors, page=page, before=before,
                   tenants=tenancy_queries.tenants_by_id(e.tenant_id for e in page.entries),
                   routes=queries.api_routes(), periods=forms.PERIODS, status_classes=forms.STATUS_CLASSES,
                   retention_days=service.retention().days, backlog=drain.backlog())

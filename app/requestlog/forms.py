@@ -82,3 +82,16 @@ def parse_filters(args: dict[str, str], tenant_id: str | None = None) -> tuple[L
         since = clock.now() - PERIODS[period][1]  # anything before the retention window is never shown
     filters.since, filters.until = since, until
     return filters, errors
+
+
+def form_values(args: dict[str, str]) -> dict[str, str]:
+    """The query as the filter form shows it: since/until as datetime-local values (2025-01-31T14:05),
+    so a day typed into the URL is not blanked by the browser (and lost on the next filter change)."""
+    values = dict(args)
+    for field in ("since", "until"):
+        moment, whole_day = _moment(args.get(field, ""), field, {})
+        if moment:
+            if whole_day and field == "until":
+                moment += timedelta(days=1)
+            values[field] = moment.strftime("%Y-%m-%dT%H:%M")
+    return values

@@ -28,7 +28,7 @@ def index(tenant: Tenant):
     page = queries.LogPage([], None) if errors else queries.list_entries(filters, limit=PER_PAGE, before=before)
     keys = apikeys.list_keys(tenant.id)
     return render("portal/requestlog/index.html", "portal/requestlog/_table.html", status=422 if errors else 200,
-                  tenant=tenant, args=args, active=active, errors=errors, page=page, before=before,
+                  tenant=tenant, args=forms.form_values(args), active=active, errors=errors, page=page, before=before,
                   keys=keys, key_names={key.id: key.name for key in keys}, routes=queries.api_routes(),
                   periods=forms.PERIODS, status_classes=forms.STATUS_CLASSES, retention_days=service.retention().days)
 

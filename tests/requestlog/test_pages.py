@@ -93,6 +93,10 @@ def test_filters_by_status_route_key_request_id_and_time(as_role, make, tenant_w
         assert rows("period=24h&status=4xx") == ["limited-1", "invalid-1"]
         assert rows("since=2030-05-20T09:00&until=2030-05-20T11:50") == ["limited-1", "invalid-1"]
         assert rows("since=2030-05-18&until=2030-05-18") == ["broken-1"]  # a whole day
+        # A day in the URL shows in the datetime-local inputs as the same span (the browser would
+        # blank a bare date there, and the next filter change would drop it).
+        html = owner.get("/t/tenant-a/logs?since=2030-05-18&until=2030-05-18").get_data(as_text=True)
+        assert 'value="2030-05-18T00:00"' in html and 'value="2030-05-19T00:00"' in html
 
 
 def test_bad_filters_are_explained_not_ignored(as_role):
