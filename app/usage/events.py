@@ -37,6 +37,8 @@ NUMBER_CHARS = 40  # a number sent as a string
 EVENT_FIELDS = frozenset({"id", "metric", "timestamp", "properties"})
 KINDS = {"count": "c", "sum": "s", "max": "m", "latest": "l", "unique_count": "u"}
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+HOUR_US = 3_600_000_000
 CATALOG_SECONDS = 1.0  # another process's change to a metric is seen within this long
 
 
@@ -106,6 +108,9 @@ def _number(raw: Any, decimals: int) -> int | str:
     large, not an overflow, and "1e-999999999" has too many places, not rounded to 0), and the scaling
     runs with enough precision for every digit a NUMBER_CHARS-long string can hold.
     """
+    if type(raw) is int:  # the common case, exact without Decimal
+        scaled = raw * 10**decimals
+        return scaled if -VALUE_MAX <= scaled <= VALUE_MAX else f"At most {VALUE_MAX // 10**decimals:,} in size."
     if isinstance(raw, bool) or not isinstance(raw, int | float | str) or (
             isinstance(raw, str) and len(raw) > NUMBER_CHARS):
         return "Send a number."
@@ -137,36 +142,51 @@ def _unique(raw: Any) -> str | None:
 
 
 class _Clock:
-    """Timestamps parsed once per distinct string in a batch (batches often share a few)."""
+    """Timestamps parsed once per distinct string in a batch, compared as integers (microseconds since
+    the epoch, exact), with each hour's label formatted once."""
 
     def __init__(self, now: datetime) -> None:
         config = current_app.config
         self.now = now
         self.oldest = now - config["USAGE_EVENT_MAX_AGE"]
         self.newest = now + config["USAGE_EVENT_MAX_FUTURE"]
-        self.now_hour, self.now_ms = hour_label(now), int(now.timestamp() * 1000)
+        self._oldest_us, self._newest_us = _epoch_us(self.oldest), _epoch_us(self.newest)
+        self.now_hour, self.now_ms = hour_label(now), _epoch_us(now) // 1000
         self._seen: dict[str, tuple[str, int] | str] = {}
+        self._hours: dict[int, str] = {}
 
     def check(self, raw: Any) -> tuple[str, int] | str:
         """(hour label, epoch ms) of an RFC 3339 timestamp, or the reason it is refused."""
         if not isinstance(raw, str):
             return "Send an RFC 3339 date-time such as 2026-01-31T12:00:00Z."
-        if raw not in self._seen:
-            self._seen[raw] = self._parse(raw)
-        return self._seen[raw]
+        found = self._seen.get(raw)
+        if found is None:
+            found = self._seen[raw] = self._parse(raw)
+        return found
 
     def _parse(self, raw: str) -> tuple[str, int] | str:
         if not RFC3339.match(raw):
             return "Send an RFC 3339 date-time with a time zone, such as 2026-01-31T12:00:00Z."
         try:
-            moment = datetime.fromisoformat(raw.upper().replace("Z", "+00:00")).astimezone(UTC)
+            moment = datetime.fromisoformat(raw.upper())  # the regex made sure it has an offset
         except ValueError:
             return "Not a valid date-time."
-        if moment < self.oldest:
+        micros = _epoch_us(moment)
+        if micros < self._oldest_us:
             return f"More than {_span(self.now - self.oldest)} in the past."
-        if moment > self.newest:
+        if micros > self._newest_us:
             return f"More than {_span(self.newest - self.now)} in the future."
-        return hour_label(moment), int(moment.timestamp() * 1000)
+        hour = micros // HOUR_US
+        label = self._hours.get(hour)
+        if label is None:
+            label = self._hours[hour] = hour_label(EPOCH + timedelta(hours=hour))
+        return label, micros // 1000
+
+
+def _epoch_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch, exactly (a float timestamp can be off by one)."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _span(delta: timedelta) -> str:
@@ -187,8 +207,9 @@ def _event(index: int, event: Any, rules: dict[str, Rule], clock: _Clock,
         errors[where] = "Send an event object."
         return None
     before = len(errors)
-    for name in event.keys() - EVENT_FIELDS:
-        errors[f"{where}.{name}"] = "Unknown field."
+    if not EVENT_FIELDS.issuperset(event):
+        for name in event.keys() - EVENT_FIELDS:
+            errors[f"{where}.{name}"] = "Unknown field."
     event_id = event.get("id")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= ID_MAX or not event_id.isprintable():
         errors[f"{where}.id"] = f"Send the event's own id: 1–{ID_MAX} printable characters."
