@@ -56,6 +56,17 @@ def test_sum_adds_exact_decimals(client, a):
     assert used(client, a["token"], "storage_gb_hours") == Decimal("10.505")  # not 10.504999…
 
 
+def test_sums_stay_exact_beyond_what_a_double_holds(client, a):
+    define("bytes_out", "sum", "bytes")
+    big = 10**15  # the largest value an event may carry
+    # Past 2^53 a double drops the +1s (9.1e15 + 1 rounds back to 9.1e15): the script adds these one by one.
+    _send(client, a["token"], [event(f"b{i}", "bytes_out", bytes=big) for i in range(9)]
+          + [event("b9", "bytes_out", bytes=big // 10)] + [event(f"one{i}", "bytes_out", bytes=1) for i in range(3)])
+    _send(client, a["token"], [event(f"z{i}", "bytes_out", bytes=big if i % 2 else -big) for i in range(1000)])
+    roll()
+    assert daily(a["tenant"].id, "bytes_out") == {TODAY: 9_100_000_000_000_003}
+
+
 def test_max_keeps_the_largest_value_of_the_period(client, a):
     define("seats", "max", "seats")
     _send(client, a["token"], [event("m1", "seats", NOW - 2 * H, seats=5), event("m2", "seats", NOW - H, seats=17),
