@@ -60,10 +60,10 @@ def _init_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)
+    web.init_app(app)  # first: its before_request gives every request (even a refused one) its id
     limiter.init_app(app)
     sessions.init_app(app)
     keycache.install(app)
-    web.init_app(app)
     from app import db as db_module
 
     db_module.init_sqlite_pragmas(app)
@@ -78,6 +78,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.views import bp as auth_views
     from app.console.admin import bp as console_admin
     from app.ops.health import bp as ops_health
+    from app.ops.metrics import bp as ops_metrics
     from app.plans.admin import bp as plans_admin
     from app.ratelimit.admin import bp as ratelimit_admin
     from app.requestlog.admin import bp as requestlog_admin
@@ -90,7 +91,8 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (auth_views, auth_admin, auth_portal, tenancy_admin, tenancy_portal, plans_admin,
                       audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_metrics_admin,
-                      usage_portal, requestlog_admin, requestlog_portal, ops_health):
+                      usage_portal, requestlog_admin, requestlog_portal, ops_health,
+                      ops_metrics):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter

@@ -44,6 +44,14 @@ def env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of a few words."""
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def env_float(name: str, default: float) -> float:
     """A decimal number setting."""
     value = os.environ.get(name, "").strip()
@@ -122,7 +130,7 @@ class Config:
 
         # Rate limits for pages (Flask-Limiter); storage is the same Redis.
         self.RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
-        self.RATELIMIT_HEADERS_ENABLED = False
+        self.RATELIMIT_HEADERS_ENABLED = True  # pages only (X-RateLimit-*, Retry-After); the API sets its own
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.RATELIMIT_STORAGE_URI = limits_storage_uri(self.REDIS_URL)
         self.RATELIMIT_KEY_PREFIX = "tenantry"
@@ -138,6 +146,14 @@ class Config:
         # routes are refused with 503; low-priority routes go at 60% of it, normal ones at 85%. 0: off.
         # Set it to what the deployment can serve at once, e.g. workers x threads x hosts.
         self.LOAD_SHED_MAX_INFLIGHT = env_int("LOAD_SHED_MAX_INFLIGHT", 0)
+        # When Redis is unreachable. API: "open" (the default) checks keys against the database and lets
+        # calls through unlimited; "closed" refuses them with 503. Login throttling and page limits fall
+        # back to per-process memory (Flask-Limiter's in-memory fallback), so they never stop working.
+        self.RATELIMIT_API_ON_REDIS_DOWN = env_choice("RATELIMIT_API_ON_REDIS_DOWN", "open", ("open", "closed"))
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        # Page requests (Flask-Limiter): per signed-in user, or per client IP when signed out.
+        self.RATELIMIT_PAGES_PER_USER = env_str("RATELIMIT_PAGES_PER_USER", "600 per minute")
+        self.RATELIMIT_PAGES_PER_IP = env_str("RATELIMIT_PAGES_PER_IP", "120 per minute")
         # Usage meter: each worker buffers answered API calls and writes them to Redis this often (0:
         # at once, one round trip per call), or sooner when this many are waiting.
         self.USAGE_FLUSH_SECONDS = env_float("USAGE_FLUSH_SECONDS", 0.2)

@@ -20,6 +20,7 @@ from app import clock
 from app.auth import apikeys, keycache
 from app.auth.keycache import CachedKey, CachedTenant, cache
 from app.errors import Forbidden, ServiceError
+from app.ops.metrics import RATE_LIMITED, REDIS_FAILURES, SHED
 from app.ratelimit import blocks, policies, shedding
 from app.ratelimit.gcra import GCRA, SERVICE_INFLIGHT_KEY, Bucket, Decision, Plan, Subject
 from app.usage import meter
@@ -138,6 +139,21 @@ def _refusal_for(key: CachedKey | None, tenant: CachedTenant | None, now: dateti
     return None
 
 
+class RedisDown(ServiceError):
+    status, type, title = 503, "unavailable", "Service unavailable"
+
+
+def _without_redis(raw: str) -> CachedKey:
+    """Redis is out (or the breaker is open): by policy, check the key against the database and let the
+    call through without limits (open, the default), or refuse it with 503 (closed)."""
+    policy = current_app.config["RATELIMIT_API_ON_REDIS_DOWN"]
+    REDIS_FAILURES.labels("api", policy).inc()
+    if policy == "closed":
+        raise RedisDown("Rate limits cannot be checked right now, so requests are refused. Retry shortly.",
+                        headers={"Retry-After": str(int(BREAKER_SECONDS) + 1)})
+    return _from_database(raw)
+
+
 def _from_database(raw: str) -> CachedKey:
     key = CachedKey.from_row(apikeys.authenticate(raw))
     g.metered = (key.tenant_id, key.id)
@@ -150,8 +166,10 @@ def admit(raw: str, method: str) -> CachedKey:
     key = cache.cached_key(key_hash)
     if key is None and not apikeys.is_well_formed(raw):  # a cached key is well formed: skip the checksum
         raise apikeys.unauthorized("The API key is malformed (wrong prefix, length or checksum).")
-    if not current_app.config["RATELIMIT_ENABLED"] or not _breaker.closed():
+    if not current_app.config["RATELIMIT_ENABLED"]:
         return _from_database(raw)  # authoritative, uncached: only while limits are off or Redis is out
+    if not _breaker.closed():
+        return _without_redis(raw)
     key = key or cache.key(key_hash)
     if key is None:
         raise apikeys.unauthorized("The API key is not valid.")
@@ -176,9 +194,9 @@ def admit(raw: str, method: str) -> CachedKey:
     except RedisError as exc:
         _breaker.trip()
         cache.clear()  # bumps may be missed while Redis is out: reload everything once it is back
-        log.warning("Redis unavailable on the API path (%s): failing open for %.0f s", type(exc).__name__,
-                    BREAKER_SECONDS)
-        return _from_database(raw)
+        log.warning("Redis unavailable on the API path (%s): failing %s for %.0f s", type(exc).__name__,
+                    current_app.config["RATELIMIT_API_ON_REDIS_DOWN"], BREAKER_SECONDS)
+        return _without_redis(raw)
     keycache.resend_unsent()
     if not cache.seen_epoch(key.tenant_id, result.epoch):  # something changed: reload from the database
         key = cache.key(key_hash)
@@ -187,12 +205,16 @@ def admit(raw: str, method: str) -> CachedKey:
         raise refusal
     g.metered = (key.tenant_id, key.id)  # from here on the call counts, refused or not
     if result.shed:
+        SHED.labels(shedding.current_priority()).inc()
         raise shedding.overloaded()
     if result.blocked_for:
+        RATE_LIMITED.labels("api", "blocked").inc()
         raise _blocked(result.blocked_for)
     if result.over_quota:
+        RATE_LIMITED.labels("api", "monthly-quota").inc()
         raise _quota_exceeded(tenant.included or plan.subject.quota, plan.subject.quota, now)
     if result.too_concurrent:
+        RATE_LIMITED.labels("api", "concurrency").inc()
         raise _too_concurrent(plan.subject.concurrency)
     decision = result.decision
     if result.new_block_level:
@@ -202,6 +224,7 @@ def admit(raw: str, method: str) -> CachedKey:
     if plan.buckets:
         g.ratelimit = decision
         if not decision.allowed:
+            RATE_LIMITED.labels("api", decision.violated.policy if decision.violated else "unknown").inc()
             raise _refusal(decision)
     if plan.subject.concurrency or shed_at:  # admitted into the in-flight sets: leave them when done
         g.inflight = (plan.subject.inflight_key if plan.subject.concurrency else "",

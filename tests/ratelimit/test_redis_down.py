@@ -87,3 +87,34 @@ def _new_key(app, tenant_world):
 
     with app.app_context():
         return Factories().api_key(tenant_world["a"]["tenant"], scopes=["tenant:read"])
+
+
+def _metric(client, name: str, **labels) -> float:
+    """A counter's value as /metrics reports it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True)):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def test_fail_closed_refuses_api_calls_quickly_and_pages_keep_their_limits(app, own_redis, tenant_world, monkeypatch):
+    monkeypatch.setitem(app.config, "REDIS_URL", f"unix://{own_redis.socket}")
+    monkeypatch.setitem(app.config, "RATELIMIT_API_ON_REDIS_DOWN", "closed")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {tenant_world['a']['token']}"}
+    assert client.get("/api/v1/tenant", headers=headers).status_code == 200
+    before = _metric(client, "tenantry_redis_unavailable_total", scope="api", policy="closed")
+
+    own_redis.stop()
+    for _ in range(5):
+        started = time.perf_counter()
+        refused = client.get("/api/v1/tenant", headers=headers)
+        assert time.perf_counter() - started < 1.0
+        assert refused.status_code == 503
+        assert refused.get_json()["type"].endswith("/unavailable") and int(refused.headers["Retry-After"]) >= 1
+    assert _metric(client, "tenantry_redis_unavailable_total", scope="api", policy="closed") == before + 5
+    # Pages are limited by Flask-Limiter, which falls back to per-process memory: still answered.
+    assert client.get("/login").status_code == 200

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from app.db import new_id
 
-PUBLIC_PREFIXES = ("/login", "/admin/login", "/logout", "/invitations/", "/livez", "/readyz", "/api/openapi.json",
+PUBLIC_PREFIXES = ("/login", "/admin/login", "/logout", "/invitations/", "/livez", "/readyz", "/metrics",
+                   "/api/openapi.json",
                    "/api/docs", "/vendor/", "/static/")
 ARG_VALUES = {"slug": "tenant-a", "token": "not-a-real-token", "filename": "app.css"}
 
