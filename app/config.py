@@ -182,6 +182,17 @@ class Config:
         self.USAGE_EVENT_MAX_FUTURE = timedelta(minutes=env_int("USAGE_EVENT_MAX_FUTURE_MINUTES", 5))
         self.USAGE_EVENT_ID_TTL = self.USAGE_EVENT_MAX_AGE + self.USAGE_EVENT_MAX_FUTURE + timedelta(days=1)
 
+        # Inbound webhooks (POST /webhooks/stripe): the endpoint's signing secret from the Stripe Dashboard
+        # (whsec_…; unset, the endpoint answers 503 and accepts nothing), how old a signed timestamp may be,
+        # the largest body taken, after how long an event whose job never ran is enqueued again, how long a
+        # job may hold an event, and how many attempts a failing event gets before it waits for staff.
+        self.STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+        self.INBOUND_WEBHOOK_TOLERANCE = 300
+        self.INBOUND_WEBHOOK_MAX_BYTES = env_int("INBOUND_WEBHOOK_MAX_BYTES", 1024 * 1024)
+        self.INBOUND_WEBHOOK_LOST_AFTER = 60
+        self.INBOUND_WEBHOOK_LEASE_SECONDS = 300
+        self.INBOUND_WEBHOOK_MAX_ATTEMPTS = env_int("INBOUND_WEBHOOK_MAX_ATTEMPTS", 8)
+
         self.INVITATION_TTL = timedelta(days=7)
         self.MAX_KEY_ROLL_GRACE = timedelta(days=7)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -10,6 +10,7 @@ from app.auth import jobs as auth_jobs
 from app.ratelimit import jobs as ratelimit_jobs
 from app.requestlog import jobs as requestlog_jobs
 from app.usage import jobs as usage_jobs
+from app.webhooks import inbound_jobs
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ JOBS: list[Periodic] = [
     Periodic(usage_jobs.rollup_usage, "default", interval=60),
     Periodic(requestlog_jobs.drain_request_log, "default", interval=10),
     Periodic(requestlog_jobs.prune_request_log, "low", interval=3600),
+    Periodic(inbound_jobs.sweep_inbound, "billing", interval=60),
+    Periodic(inbound_jobs.flush_inbound_counts, "low", interval=60),
 ]
 
 

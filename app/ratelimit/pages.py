@@ -32,8 +32,9 @@ def limit() -> str:
 
 
 def exempt() -> bool:
-    """Health checks, the metrics scrape and static files are never limited."""
-    return request.endpoint in UNLIMITED_ENDPOINTS
+    """Health checks, the metrics scrape, static files and inbound provider webhooks (/webhooks/…,
+    authenticated by their signatures; a provider's retries must never be refused) are never limited."""
+    return request.endpoint in UNLIMITED_ENDPOINTS or request.path.startswith("/webhooks/")
 
 
 def on_breach(request_limit: RequestLimit) -> None:

@@ -6,7 +6,7 @@ from app.db import new_id
 
 PUBLIC_PREFIXES = ("/login", "/admin/login", "/logout", "/invitations/", "/livez", "/readyz", "/metrics",
                    "/api/openapi.json",
-                   "/api/docs", "/vendor/", "/static/")
+                   "/api/docs", "/vendor/", "/static/", "/webhooks/")
 ARG_VALUES = {"slug": "tenant-a", "token": "not-a-real-token", "filename": "app.css"}
 
 

@@ -1,0 +1,1 @@
+"""Webhooks: inbound provider events (Stripe) and, later, outbound deliveries to tenants' endpoints."""

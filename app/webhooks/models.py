@@ -1,0 +1,1 @@
+from app.webhooks.inbound_models import *  # noqa: F403 - inbound models (outbound adds its own below)
