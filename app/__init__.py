@@ -89,12 +89,13 @@ def _register_blueprints(app: Flask) -> None:
     from app.usage.admin import bp as usage_admin
     from app.usage.metrics_admin import bp as usage_metrics_admin
     from app.usage.portal import bp as usage_portal
+    from app.webhooks.admin import bp as webhooks_admin
     from app.webhooks.inbound_views import bp as webhooks_inbound
 
     for blueprint in (auth_views, auth_admin, auth_portal, tenancy_admin, tenancy_portal, plans_admin,
                       audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_metrics_admin,
                       usage_portal, requestlog_admin, requestlog_portal, ops_health,
-                      ops_metrics, webhooks_inbound):
+                      ops_metrics, webhooks_admin, webhooks_inbound):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter

@@ -1,0 +1,58 @@
+"""Staff page /admin/webhooks: one page of sections. Inbound (provider events such as Stripe's): the
+door's security counts for the last 7 days, the latest events with their status, re-processing a
+failed one. Outbound deliveries add their own section here."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request, url_for
+
+from app.errors import Conflict, NotFound
+from app.security import current_actor, staff_required
+from app.web import redirect_to, render, toast
+from app.webhooks import inbound, inbound_counts
+
+bp = Blueprint("webhooks_admin", __name__, url_prefix="/admin/webhooks")
+
+COUNT_DAYS = 7
+EVENTS_SHOWN = 50
+# ?section=<name> with an htmx request answers that section's fragment only (its filters update in place).
+PARTIALS = {"inbound": "admin/webhooks/_inbound_events.html"}
+
+
+def inbound_section() -> dict:
+    """What the Inbound section shows."""
+    status = request.args.get("status", "")
+    status = status if status in inbound.STATUSES else ""
+    days = inbound_counts.daily_counts(COUNT_DAYS)
+    config = current_app.config
+    return {
+        "days": days,
+        "totals": inbound_counts.totals(days),
+        "events": inbound.recent_events(status or None, limit=EVENTS_SHOWN),
+        "status": status,
+        "statuses": inbound.STATUSES,
+        "stripe_url": config["BASE_URL"].rstrip("/") + url_for("webhooks_inbound.stripe_events"),
+        "stripe_configured": bool(config.get("STRIPE_WEBHOOK_SECRET")),
+        "max_attempts": config["INBOUND_WEBHOOK_MAX_ATTEMPTS"],
+    }
+
+
+@bp.route("/")
+@staff_required
+def index():
+    """Every webhook section; an htmx request naming a section (its filter) gets that fragment only."""
+    partial = PARTIALS.get(request.args.get("section", ""))
+    return render("admin/webhooks/index.html", partial, inbound=inbound_section())
+
+
+@bp.route("/inbound/<event_id>/reprocess", methods=["POST"])
+@staff_required
+def reprocess_inbound(event_id: str):
+    """Run a failed inbound event's handler again (audited); the page shows the outcome once the job ran."""
+    try:
+        event = inbound.reprocess(current_actor(), event_id)
+    except (NotFound, Conflict) as exc:
+        toast(exc.detail, "error")
+    else:
+        toast(f"{event.type} ({event.provider_event_id}) queued to be processed again.")
+    return redirect_to(url_for(".index") + "#inbound-events")
