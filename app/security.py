@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from flask import abort, g, redirect, request, url_for
+from flask import abort, g, has_request_context, redirect, request, url_for
 from flask_login import current_user
 
 PERMISSIONS: dict[str, str] = {
@@ -71,11 +71,12 @@ class Actor:
 
 def request_context() -> dict[str, str | None]:
     """IP, user agent and request id of the current request (empty outside one)."""
-    if not request:
+    if not has_request_context():
         return {"ip": None, "user_agent": None, "request_id": None}
+    req = request._get_current_object()  # one proxy lookup, not one per field (this runs on every API call)
     return {
-        "ip": request.remote_addr,
-        "user_agent": (request.user_agent.string or "")[:400] or None,
+        "ip": req.remote_addr,
+        "user_agent": (req.headers.get("User-Agent") or "")[:400] or None,
         "request_id": g.get("request_id"),
     }
 

@@ -6,6 +6,7 @@ from the same decorators that validate, so the spec cannot drift from the code.
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any
 
 from apispec import BasePlugin
@@ -80,9 +81,10 @@ def init_api(app: Flask) -> None:
     for blueprint in (tenancy_api, keys_api, usage_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # Bearer keys only, never cookies: nothing to forge
-    # API limits are the request gate's (app/ratelimit), in its one round trip. A request filter skips
-    # Flask-Limiter sooner than exempting the blueprints, which it resolves on every request.
+    # API limits are the request gate's (app/ratelimit), in its one round trip: Flask-Limiter's hooks are
+    # skipped outright on API paths (its request filter alone still costs ~0.1 ms a request).
     limiter.request_filter(_is_api_request)
+    _skip_on_api_paths(app, limiter)
     spec_view = app.view_functions["api-docs.openapi_json"]
     app.view_functions["api-docs.openapi_json"] = public(lambda: spec_view())
     app.add_url_rule("/api/docs", "api_docs", public(_docs_page))
@@ -93,6 +95,22 @@ def init_api(app: Flask) -> None:
 
 def _is_api_request() -> bool:
     return request.path.startswith("/api/v1/")
+
+
+def _skip_on_api_paths(app, extension) -> None:
+    """Wrap the hooks `extension` installed on the app so that API requests bypass them."""
+    def owned(fn) -> bool:  # a bound method of the extension, or a functools.partial over it
+        return getattr(fn, "__self__", None) is extension or extension in getattr(fn, "args", ())
+
+    def before(fn):
+        return wraps(fn)(lambda: None if request.path.startswith("/api/v1/") else fn())
+
+    def after(fn):
+        return wraps(fn)(lambda response: response if request.path.startswith("/api/v1/") else fn(response))
+
+    for registry, wrap in ((app.before_request_funcs, before), (app.after_request_funcs, after)):
+        funcs = registry.get(None, [])
+        registry[None] = [wrap(fn) if owned(fn) else fn for fn in funcs]
 
 
 def _docs_page() -> str:

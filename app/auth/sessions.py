@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, redirect, request, session, url_for
+from flask import Flask, Request, Response, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import login_user, logout_user
 
 from app.auth import service
@@ -10,7 +11,23 @@ from app.auth.models import AuthSession, User
 from app.extensions import htmx, login_manager
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except on the API: Bearer keys only, so API requests get the
+    empty null session (no cookie read, signed or set — a tenth of a millisecond saved per call)."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith("/api/v1/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if request.path.startswith("/api/v1/"):
+            return
+        super().save_session(app, session, response)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = CookieSessions()
     login_manager.init_app(app)
     login_manager.session_protection = "strong"
     login_manager.login_message = None

@@ -40,6 +40,7 @@ MONTH_SECONDS = 40 * 86400
 GUARD_SECONDS = 3600  # how long a batch id is remembered (retries happen within seconds)
 MAX_PENDING = 200_000  # calls kept for retry while Redis is away; older ones are dropped beyond this
 WARN_AT = (80, 100)  # percent of the included calls
+RELEASE_BATCH_SECONDS = 0.005  # finished requests leave the in-flight sets at most this late, in one call
 
 # KEYS[1] month counter, KEYS[2] hours set, KEYS[3] batch guard, KEYS[4] the keys' last use,
 # KEYS[5..] hour hashes
@@ -187,20 +188,23 @@ class Meter:
             self._wake.set()
 
     def release(self, app: Flask, inflight: tuple[str, str, str]) -> None:
-        """A finished request leaves the in-flight sets it joined: at once, from the flusher thread (which
-        wakes for it), so that the concurrency limit sees it gone without the request waiting on Redis."""
+        """A finished request leaves the in-flight sets it joined, from the flusher thread (which wakes for
+        it and takes every release of the next RELEASE_BATCH_SECONDS in one pipeline), so that the
+        concurrency limit sees it gone within milliseconds without the request waiting on Redis."""
         if self._pid != os.getpid():
             self._reset()
         self._app = app
         with self._lock:
             self._releases.append(inflight)
+            first = len(self._releases) == 1
         interval = app.config["USAGE_FLUSH_SECONDS"]
         if not interval:
             self._write_releases()
             return
         if self._thread is None:
             self._start(interval)
-        self._wake.set()
+        if first:
+            self._wake.set()
 
     def _start(self, interval: float) -> None:
         with self._lock:
@@ -217,6 +221,7 @@ class Meter:
             self._wake.clear()
             try:
                 if self._releases:
+                    time.sleep(RELEASE_BATCH_SECONDS)  # gather the releases of the next few ms into one call
                     self._write_releases()
                 if time.monotonic() >= due or len(self._calls) >= self._max_calls:
                     due = time.monotonic() + interval
