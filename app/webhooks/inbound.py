@@ -10,9 +10,9 @@ re-enqueues every unprocessed event whose `next_attempt_at` has passed.
 Processing: a job claims the event with a lease (a conditional UPDATE, so two jobs never run one event
 at once), calls `HANDLERS[event.type]` (billing registers them; an unknown type is a no-op) and marks
 it processed in the handler's own transaction. A handler error is recorded (attempts, last_error, the
-next retry on a growing schedule) and re-raised so RQ records the failure and retries once at once;
-after INBOUND_WEBHOOK_MAX_ATTEMPTS the sweeper leaves it to staff, who re-process it from
-/admin/webhooks.
+next retry on a growing schedule) and re-raised so RQ records the failure (and retries a new event's
+job once at once); after INBOUND_WEBHOOK_MAX_ATTEMPTS the sweeper leaves it to staff, who re-process
+it from /admin/webhooks.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def receive(provider: str, provider_event_id: str, event_type: str, payload: dic
                 raise
         else:
             inbound_counts.count(provider, "accepted")
-            _enqueue([event.id])
+            _enqueue([event.id], retry_at_once=True)
             return Receipt(event.id, duplicate=False)
     inbound_counts.count(provider, "duplicate")
     return Receipt(existing.id, duplicate=True)
@@ -169,8 +169,12 @@ def _find(provider: str, provider_event_id: str) -> InboundWebhookEvent | None:
         InboundWebhookEvent.provider == provider, InboundWebhookEvent.provider_event_id == provider_event_id))
 
 
-def _enqueue(event_ids: list[str]) -> None:
-    """Enqueue processing jobs (after commit). If Redis is out the events wait for the sweeper."""
+def _enqueue(event_ids: list[str], retry_at_once: bool = False) -> None:
+    """Enqueue processing jobs (after commit). If Redis is out the events wait for the sweeper.
+
+    A new event's job is retried once at once by RQ (a passing glitch); later retries are the sweeper's,
+    on RETRY_SCHEDULE (RQ's delayed retries would need RQ's scheduler, which the worker does not run).
+    """
     from rq import Retry
 
     from app.queue import get_queue
@@ -178,7 +182,7 @@ def _enqueue(event_ids: list[str]) -> None:
     try:
         queue = get_queue(QUEUE)
         for event_id in event_ids:
-            queue.enqueue(JOB, event_id, retry=Retry(max=1), job_timeout=JOB_TIMEOUT,
+            queue.enqueue(JOB, event_id, retry=Retry(max=1) if retry_at_once else None, job_timeout=JOB_TIMEOUT,
                           description=f"process inbound webhook {event_id}")
     except RedisError as exc:
         log.warning("inbound webhook jobs not enqueued (%s); the sweeper will: %s", ", ".join(event_ids), exc)

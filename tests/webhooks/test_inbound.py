@@ -212,19 +212,36 @@ def test_a_handler_error_is_recorded_then_retried_by_the_sweeper(ctx, client, mo
     assert len(calls) == 3 and event.status == "processed" and event.attempts == 3 and event.last_error == ""
 
 
-def test_after_the_last_attempt_the_event_waits_for_staff(ctx, app, client, monkeypatch):
+def test_a_failing_event_is_retried_on_the_schedule_then_waits_for_staff(ctx, client, monkeypatch):
     from datetime import timedelta
 
     from app import clock
 
+    monkeypatch.setitem(inbound.HANDLERS, "invoice.paid", lambda event: 1 / 0)
+    post_stripe(client, stripe_event("evt_1Doomed"))
+    run_jobs()  # the first attempt and RQ's immediate retry
+    [event] = events()
+    assert event.attempts == 2
+    delays = []
+    while event.next_attempt_at is not None:
+        delays.append(round((event.next_attempt_at - event.last_attempt_at).total_seconds()))
+        with clock.travel(event.next_attempt_at):
+            assert inbound.sweep() == 1
+            run_jobs()  # one attempt: jobs the sweeper enqueues are not retried at once
+        [event] = events()
+    assert delays == [300, 1800, 7200, 18000, 36000, 36000]
+    assert event.attempts == 8 and event.status == "failed" and "ZeroDivisionError" in event.last_error
+    with clock.travel(clock.now() + timedelta(days=30)):
+        assert inbound.sweep() == 0
+
+
+def test_the_number_of_attempts_is_a_setting(ctx, app, client, monkeypatch):
     monkeypatch.setitem(app.config, "INBOUND_WEBHOOK_MAX_ATTEMPTS", 2)
     monkeypatch.setitem(inbound.HANDLERS, "invoice.paid", lambda event: 1 / 0)
     post_stripe(client, stripe_event("evt_1Doomed"))
     run_jobs()
     [event] = events()
     assert event.status == "failed" and event.attempts == 2 and event.next_attempt_at is None
-    with clock.travel(clock.now() + timedelta(days=30)):
-        assert inbound.sweep() == 0
 
 
 def test_the_sweeper_enqueues_an_event_whose_job_was_lost(ctx, client, handled):
