@@ -3,8 +3,9 @@ signature_failed, stale, invalid).
 
 The door is public and not rate limited, so a flood of forged requests must cost as little as
 possible: each outcome is one HINCRBY on a Redis hash (no database write, and no hot row that every
-refused request would lock). A job moves the hash into `inbound_webhook_counts` every minute
-(taken atomically, added with an upsert: exactly once). When Redis is unreachable the count is
+refused request would lock). A job moves the hash into `inbound_webhook_counts` every minute (taken
+atomically and added with an upsert, so never counted twice; put back if the database refuses them;
+only a flush killed between taking and committing loses them). When Redis is unreachable the count is
 upserted into the database directly, so nothing is lost. The staff page adds the counts still in
 Redis to the stored ones, so it is never a minute behind.
 """
@@ -64,17 +65,26 @@ def _upsert(conn, day: date, provider: str, kind: str, amount: int) -> None:
 
 
 def flush_counts() -> int:
-    """Move the counts from Redis into the database (the hash is taken atomically; safe to run twice)."""
-    from app.queue import take_hashes
+    """Move the counts from Redis into the database (the hash is taken atomically, so a count is never
+    moved twice; if the database refuses them they are put back). Safe to run twice."""
+    from app.queue import get_redis, take_hashes
 
     (counts,) = take_hashes([COUNTS_KEY])
     if not counts:
         return 0
-    conn = db.session.connection()
-    for field, amount in counts.items():
-        day, provider, kind = field.split("|", 2)
-        _upsert(conn, date.fromisoformat(day), provider, kind, int(amount))
-    db.session.commit()
+    try:
+        conn = db.session.connection()
+        for field, amount in counts.items():
+            day, provider, kind = field.split("|", 2)
+            _upsert(conn, date.fromisoformat(day), provider, kind, int(amount))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        pipe = get_redis().pipeline(transaction=False)
+        for field, amount in counts.items():
+            pipe.hincrby(COUNTS_KEY, field, int(amount))
+        pipe.execute()
+        raise
     return len(counts)
 
 

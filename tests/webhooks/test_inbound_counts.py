@@ -46,6 +46,25 @@ def test_refused_requests_are_counted_in_redis_and_moved_exactly_once(ctx, clien
     assert db.session.scalar(select(func.count()).select_from(InboundWebhookCount)) == 2
 
 
+def test_counts_the_database_refuses_are_put_back_for_the_next_flush(ctx, client, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    for _ in range(2):
+        post_stripe(client, stripe_event(), signature=None)
+
+    def broken(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("database went away"))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbound_counts, "_upsert", broken)
+        with pytest.raises(OperationalError):
+            inbound_counts.flush_counts()
+    post_stripe(client, stripe_event(), signature=None)  # counted meanwhile
+    assert _rows() == {} and counts()["signature_failed"] == 3
+    assert inbound_counts.flush_counts() == 1
+    assert _rows() == {("stripe", "signature_failed"): 3}
+
+
 def test_while_redis_is_down_counts_go_straight_to_the_database(ctx, client, monkeypatch):
     from app import queue as queue_module
 
