@@ -193,6 +193,26 @@ class Config:
         self.INBOUND_WEBHOOK_LEASE_SECONDS = 300
         self.INBOUND_WEBHOOK_MAX_ATTEMPTS = env_int("INBOUND_WEBHOOK_MAX_ATTEMPTS", 8)
 
+        # Outbound webhooks (deliveries to tenants' endpoints). Signing secrets are encrypted at rest with
+        # Fernet keys: WEBHOOK_ENCRYPTION_KEYS is a comma-separated list (the first encrypts, every one
+        # decrypts, so keys can be rotated); unset, one key is derived from SECRET_KEY.
+        self.WEBHOOK_ENCRYPTION_KEYS = [k.strip() for k in (env_str("WEBHOOK_ENCRYPTION_KEYS") or "").split(",")
+                                        if k.strip()]
+        # Plain http:// endpoints (off: https only), and networks that are allowed although private or
+        # local (comma-separated CIDRs, e.g. 127.0.0.0/8 for development).
+        self.WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", False)
+        self.WEBHOOKS_ALLOWED_SUBNETS = [s.strip() for s in (env_str("WEBHOOKS_ALLOWED_SUBNETS") or "").split(",")
+                                         if s.strip()]
+        # Seconds to wait after the 1st, 2nd, … failed attempt (±20% jitter); after the last, dead-lettered.
+        self.WEBHOOK_RETRY_SCHEDULE = [int(s) for s in (env_str("WEBHOOK_RETRY_SCHEDULE")
+                                                         or "5,300,1800,7200,18000,36000,36000").split(",")]
+        self.WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 15.0)
+        # Deliveries per job, and how long an enqueued delivery waits before the sweeper enqueues it again.
+        self.WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50)
+        self.WEBHOOK_QUEUED_LEASE = env_int("WEBHOOK_QUEUED_LEASE", 60)
+        # Endpoints that answer nothing but failures for this long are disabled (a success resets it).
+        self.WEBHOOK_AUTO_DISABLE_AFTER = timedelta(hours=env_int("WEBHOOK_AUTO_DISABLE_HOURS", 120))
+
         self.INVITATION_TTL = timedelta(days=7)
         self.MAX_KEY_ROLL_GRACE = timedelta(days=7)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -1,0 +1,48 @@
+"""The event types tenants can subscribe to (migration 0008 seeds the same list; ensure_event_types()
+adds any missing ones, e.g. after a TRUNCATE or when a feature adds a type)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app import clock
+from app.extensions import db
+from app.webhooks.outbound_models import WebhookEventType
+
+_MEM = "mem_01jd0000000000000000000000"
+_USR = "usr_01jd0000000000000000000000"
+_KEY = {"id": "key_01jd0000000000000000000000", "name": "CI", "prefix": "tnt_live_ab12"}
+
+EVENT_TYPES: dict[str, tuple[str, dict]] = {
+    "tenant.updated": ("A tenant's name, plan, status or settings changed.",
+                       {"tenant": {"id": "ten_01jd0000000000000000000000", "name": "Acme Corp", "status": "active"},
+                        "changed": ["name"]}),
+    "member.added": ("A person joined the tenant.",
+                     {"id": _MEM, "user_id": _USR, "email": "alice@example.com", "role": "member"}),
+    "member.updated": ("A member's role changed.", {"id": _MEM, "user_id": _USR, "role": "admin"}),
+    "member.removed": ("A person left the tenant.", {"id": _MEM, "user_id": _USR, "email": "alice@example.com"}),
+    "api_key.created": ("An API key was created (or rolled).", _KEY),
+    "api_key.revoked": ("An API key was revoked.", _KEY),
+    "usage.threshold_reached": ("The month's API calls reached 80% or 100% of the plan's quota.",
+                                {"metric": "api_calls", "threshold": 80, "used": 800, "included": 1000}),
+    "endpoint.disabled": ("A webhook endpoint was disabled (it answered 410 Gone, or failed for days).",
+                          {"endpoint_id": "ep_01jd0000000000000000000000", "url": "https://example.com/webhooks",
+                           "reason": "The endpoint answered 410 Gone."}),
+}
+
+
+def ensure_event_types() -> int:
+    """Insert the catalogue's missing types (never changes existing ones); commits. Returns how many."""
+    known = set(db.session.scalars(select(WebhookEventType.name)))
+    missing = [name for name in EVENT_TYPES if name not in known]
+    for name in missing:
+        description, example = EVENT_TYPES[name]
+        db.session.add(WebhookEventType(name=name, description=description, example=example, deprecated=False,
+                                        created_at=clock.now()))
+    db.session.commit()
+    return len(missing)
+
+
+def known_types() -> set[str]:
+    """Names of every event type in the catalogue (deprecated ones included)."""
+    return set(db.session.scalars(select(WebhookEventType.name)))
