@@ -11,6 +11,7 @@ from app.ratelimit import jobs as ratelimit_jobs
 from app.requestlog import jobs as requestlog_jobs
 from app.usage import jobs as usage_jobs
 from app.webhooks import inbound_jobs
+from app.webhooks import jobs as webhook_jobs
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ JOBS: list[Periodic] = [
     Periodic(requestlog_jobs.prune_request_log, "low", interval=3600),
     Periodic(inbound_jobs.sweep_inbound, "billing", interval=60),
     Periodic(inbound_jobs.flush_inbound_counts, "low", interval=60),
+    Periodic(webhook_jobs.fan_out_outbox, "webhooks", interval=5),
+    Periodic(webhook_jobs.sweep_deliveries, "webhooks", interval=5),
 ]
 
 

@@ -1,0 +1,20 @@
+"""RQ entry points of outbound webhooks (queue `webhooks`): take ids, reload, call a service; safe twice."""
+
+from __future__ import annotations
+
+from app.webhooks import delivery, outbound
+
+
+def deliver(delivery_ids: list[str]) -> dict[str, int]:
+    """Attempt a batch of due deliveries."""
+    return delivery.deliver(delivery_ids)
+
+
+def sweep_deliveries() -> int:
+    """Enqueue due deliveries whose job is missing (retries are due deliveries too)."""
+    return delivery.sweep()
+
+
+def fan_out_outbox() -> int:
+    """Turn new outbox events into webhook messages."""
+    return outbound.fan_out()
