@@ -53,6 +53,11 @@ class ProblemResponsesPlugin(BasePlugin):
                     "description": description,
                     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                 })
+            if "{" in path:  # an id in the path: another tenant's or an unknown one is a 404
+                responses.setdefault("404", {
+                    "description": "No such resource in your tenant.",
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                })
             if method == "post":  # every API POST is wrapped in @idempotent
                 parameters = operation.setdefault("parameters", [])
                 if not any(p.get("in") == "header" and p.get("name") == IDEMPOTENCY_HEADER for p in parameters):
@@ -65,6 +70,7 @@ def init_api(app: Flask) -> None:
     from app.auth.api import blp as keys_api
     from app.tenancy.api import blp as tenancy_api
     from app.usage.api import blp as usage_api
+    from app.webhooks.api import blp as webhooks_api
 
     # Query strings are strict like JSON bodies: a misspelt parameter (?limt=5) is a 422 naming it, not
     # silently ignored (webargs' default drops unknown query parameters). Headers stay lenient.
@@ -78,7 +84,7 @@ def init_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
                                                        "description": "A tenant API key, tnt_live_…"})
     api.spec.components.schema("Problem", schema=schemas.ProblemSchema)
-    for blueprint in (tenancy_api, keys_api, usage_api):
+    for blueprint in (tenancy_api, keys_api, usage_api, webhooks_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # Bearer keys only, never cookies: nothing to forge
     # API limits are the request gate's (app/ratelimit), in its one round trip: Flask-Limiter's hooks are

@@ -82,10 +82,29 @@ def get_endpoint(tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
     return endpoint
 
 
+def _check_plan_allows_another(tenant_id: str) -> None:
+    """Conflict when the tenant's plan has no room for one more endpoint (max_webhook_endpoints)."""
+    from sqlalchemy import func
+
+    from app.errors import Conflict
+    from app.tenancy.models import Tenant
+
+    tenant = db.session.get(Tenant, tenant_id)
+    limit = tenant.plan.max_webhook_endpoints if tenant is not None else None
+    if limit is None:
+        return
+    count = db.session.scalar(select(func.count()).select_from(WebhookEndpoint)
+                              .where(WebhookEndpoint.tenant_id == tenant_id))
+    if count >= limit:
+        raise Conflict(f"The {tenant.plan.name} plan allows {limit} webhook endpoint{'s' if limit != 1 else ''}; "
+                       f"remove one or upgrade the plan for more.")
+
+
 def create_endpoint(actor: Actor, tenant_id: str, data: dict[str, Any]) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint (URL checked against the SSRF guard). Returns it and its signing secret,
     which is shown once and stored only encrypted."""
     fields = _clean_endpoint(data)
+    _check_plan_allows_another(tenant_id)
     secret = signing.generate_secret()
     now = clock.now()
     endpoint = WebhookEndpoint(tenant_id=tenant_id, secret_encrypted=secrets.encrypt(secret), created_at=now,
@@ -208,12 +227,8 @@ def _existing(tenant_id: str, idempotency_key: str) -> WebhookMessage | None:
                                                           WebhookMessage.idempotency_key == idempotency_key))
 
 
-def publish(tenant_id: str, event_type: str, payload: dict[str, Any],
-            idempotency_key: str | None = None) -> tuple[WebhookMessage, bool]:
-    """Store a message and its deliveries (one transaction), then enqueue their delivery.
-
-    Returns (message, created); the same idempotency key for the tenant returns the first message.
-    """
+def check_publishable(event_type: str, payload: Any, idempotency_key: str | None = None) -> None:
+    """Invalid (naming each field) unless this event could be published."""
     import json
 
     errors = {}
@@ -227,6 +242,15 @@ def publish(tenant_id: str, event_type: str, payload: dict[str, Any],
         errors["idempotency_key"] = "1 to 255 characters."
     if errors:
         raise Invalid("The message cannot be published.", errors=errors)
+
+
+def publish(tenant_id: str, event_type: str, payload: dict[str, Any],
+            idempotency_key: str | None = None) -> tuple[WebhookMessage, bool]:
+    """Store a message and its deliveries (one transaction), then enqueue their delivery.
+
+    Returns (message, created); the same idempotency key for the tenant returns the first message.
+    """
+    check_publishable(event_type, payload, idempotency_key)
     if idempotency_key is not None and (found := _existing(tenant_id, idempotency_key)) is not None:
         return found, False
     try:

@@ -6,17 +6,20 @@ tenant A's URLs under tenant B's slug. Every answer is 404: never 403, never dat
 
 from __future__ import annotations
 
+from app import clock
 from app.audit import queries as audit_queries
 from app.audit.queries import AuditFilters
 from app.auth import apikeys
+from app.extensions import db
 from app.security import Actor
 from app.tenancy import members
 from app.tenancy import queries as tenancy_queries
+from app.webhooks.outbound_models import WebhookEndpoint
 
 # URL argument → which of tenant B's objects fills it. A new route with an id argument that is not
 # here fails test_every_tenant_route_argument_is_covered until it is added.
 ARGUMENTS = {"membership_id": "membership", "invitation_id": "invitation", "key_id": "key", "event_id": "event",
-             "request_id": "request"}
+             "request_id": "request", "endpoint_id": "webhook_endpoint", "message_id": "webhook_message"}
 
 
 def _tenant_rules(app, prefix: str):
@@ -31,12 +34,22 @@ def _objects_of(tenant) -> dict[str, str]:
 
     request = entry(tenant.id, request_id=f"req-of-{tenant.slug}")
     insert(request)
+    from app.webhooks import catalogue, outbound
+
+    catalogue.ensure_event_types()
+    endpoint = WebhookEndpoint(tenant_id=tenant.id, url=f"https://{tenant.slug}.example.com/hook",
+                               created_at=clock.now(), updated_at=clock.now(), secret_encrypted="unused")
+    db.session.add(endpoint)
+    db.session.commit()
+    message, _ = outbound.publish(tenant.id, "member.added", {"of": tenant.slug})
     return {
         "membership": tenancy_queries.members(tenant.id)[0].id,
         "invitation": invitation.id,
         "key": apikeys.list_keys(tenant.id)[0].id,
         "event": audit_queries.list_events(AuditFilters(tenant_id=tenant.id), limit=1).events[0].id,
         "request": request["request_id"],
+        "webhook_endpoint": endpoint.id,
+        "webhook_message": message.id,
     }
 
 

@@ -1,0 +1,154 @@
+"""API routes: webhook endpoints, publishing events to them, delivery attempts, the event catalogue."""
+
+from __future__ import annotations
+
+from flask import g
+from flask_smorest import Blueprint
+
+from app.api.idempotency import idempotent
+from app.api.schemas import CursorArgs, list_body, list_schema
+from app.errors import Invalid
+from app.security import api_scope, current_actor
+from app.webhooks import outbound, queries
+from app.webhooks.schemas import (
+    EventSchema,
+    EventTypeSchema,
+    MessageListArgs,
+    PublishArgs,
+    PublishedSchema,
+    WebhookAttemptSchema,
+    WebhookEndpointCreateArgs,
+    WebhookEndpointSchema,
+    WebhookEndpointUpdateArgs,
+    WebhookEndpointWithSecretSchema,
+    WebhookSecretSchema,
+)
+
+blp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1",
+                description="Webhook endpoints, the events sent to them, and their delivery attempts.")
+EndpointList = list_schema(WebhookEndpointSchema, "WebhookEndpointList")
+MessageList = list_schema(EventSchema, "EventList")
+AttemptList = list_schema(WebhookAttemptSchema, "WebhookAttemptList")
+EventTypeList = list_schema(EventTypeSchema, "EventTypeList")
+
+
+@blp.route("/webhooks/endpoints", methods=["GET"])
+@api_scope("webhooks:read")
+@blp.arguments(CursorArgs, location="query", as_kwargs=True)
+@blp.response(200, EndpointList)
+def list_endpoints(limit: int, starting_after: str | None = None):
+    """Your webhook endpoints, newest first."""
+    return list_body(queries.endpoints_slice(g.actor.tenant_id, limit, starting_after))
+
+
+@blp.route("/webhooks/endpoints", methods=["POST"])
+@api_scope("webhooks:write")
+@idempotent
+@blp.arguments(WebhookEndpointCreateArgs)
+@blp.response(201, WebhookEndpointWithSecretSchema)
+def create_endpoint(data: dict):
+    """Register an endpoint. The answer carries its signing secret, shown this once.
+
+    The URL must be https and resolve to a public address (loopback, private, link-local, metadata
+    and similar addresses are refused, now and at every delivery). The plan caps how many endpoints
+    a tenant has.
+    """
+    endpoint, secret = outbound.create_endpoint(current_actor(), g.actor.tenant_id, data)
+    return _with_secret(endpoint, secret)
+
+
+@blp.route("/webhooks/endpoints/<endpoint_id>", methods=["GET"])
+@api_scope("webhooks:read")
+@blp.response(200, WebhookEndpointSchema)
+def get_endpoint(endpoint_id: str):
+    """One endpoint."""
+    return outbound.get_endpoint(g.actor.tenant_id, endpoint_id)
+
+
+@blp.route("/webhooks/endpoints/<endpoint_id>", methods=["PATCH"])
+@api_scope("webhooks:write")
+@blp.arguments(WebhookEndpointUpdateArgs)
+@blp.response(200, WebhookEndpointSchema)
+def update_endpoint(data: dict, endpoint_id: str):
+    """Change an endpoint's URL, description, event types or rate limit; disable or enable it."""
+    status = data.pop("status", None)
+    tenant_id, actor = g.actor.tenant_id, current_actor()
+    endpoint = outbound.get_endpoint(tenant_id, endpoint_id)
+    if data:
+        endpoint = outbound.update_endpoint(actor, tenant_id, endpoint_id, data)
+    if status == "disabled":
+        endpoint = outbound.disable_endpoint(actor, tenant_id, endpoint_id)
+    elif status == "enabled":
+        endpoint = outbound.enable_endpoint(actor, tenant_id, endpoint_id)
+    return endpoint
+
+
+@blp.route("/webhooks/endpoints/<endpoint_id>/rotate-secret", methods=["POST"])
+@api_scope("webhooks:write")
+@idempotent
+@blp.response(200, WebhookSecretSchema)
+def rotate_secret(endpoint_id: str):
+    """A new signing secret, in use at once. The old one keeps signing too for 24 hours (both
+    signatures are sent), so receivers can switch without missing a message."""
+    endpoint, secret = outbound.rotate_secret(current_actor(), g.actor.tenant_id, endpoint_id)
+    return {"endpoint_id": endpoint.id, "secret": secret,
+            "previous_valid_until": endpoint.previous_secret_expires_at}
+
+
+@blp.route("/events", methods=["POST"])
+@api_scope("events:write")
+@idempotent
+@blp.arguments(PublishArgs)
+@blp.response(202, PublishedSchema)
+def publish_events(data: dict):
+    """Publish 1–100 events to your endpoints subscribed to their types. Each event's type must be in
+    the catalogue (`GET /event-types`) and its payload a JSON object of at most 256 KB. Delivery is
+    at-least-once, signed (Standard Webhooks), retried for about 27 hours."""
+    tenant_id = g.actor.tenant_id
+    problems = {}
+    for index, event in enumerate(data["events"]):
+        try:
+            outbound.check_publishable(event["type"], event["payload"], event["idempotency_key"])
+        except Invalid as exc:
+            problems.update({f"events[{index}].{k}": v for k, v in exc.errors.items()})
+    if problems:
+        raise Invalid("Some events cannot be published; none was.", errors=problems)
+    messages, created = [], 0
+    for event in data["events"]:
+        message, new = outbound.publish(tenant_id, event["type"], event["payload"], event["idempotency_key"])
+        messages.append(message)
+        created += new
+    return {"data": messages, "created": created}
+
+
+@blp.route("/events", methods=["GET"])
+@api_scope("webhooks:read")
+@blp.arguments(MessageListArgs, location="query", as_kwargs=True)
+@blp.response(200, MessageList)
+def list_events(limit: int, starting_after: str | None = None, type: str | None = None):
+    """Events published to your endpoints (by Tenantry or by you), newest first."""
+    return list_body(queries.messages_slice(g.actor.tenant_id, limit, starting_after, type))
+
+
+@blp.route("/events/<message_id>/attempts", methods=["GET"])
+@api_scope("webhooks:read")
+@blp.arguments(CursorArgs, location="query", as_kwargs=True)
+@blp.response(200, AttemptList)
+def list_attempts(message_id: str, limit: int, starting_after: str | None = None):
+    """Every attempt to deliver one event, to each endpoint: HTTP status, answer (first 20 KB), time."""
+    return list_body(queries.attempts_slice(g.actor.tenant_id, message_id, limit, starting_after))
+
+
+@blp.route("/event-types", methods=["GET"])
+@api_scope("webhooks:read")
+@blp.response(200, EventTypeList)
+def list_event_types():
+    """The catalogue of event types endpoints can subscribe to, with an example payload each."""
+    types = queries.event_types()
+    return {"object": "list", "data": types, "has_more": False}
+
+
+def _with_secret(endpoint, secret: str) -> dict:
+    """The endpoint's fields (as objects, for the response schema to serialise) and its secret."""
+    names = [name for name in WebhookEndpointSchema._declared_fields if name != "object"]
+    return {name: getattr(endpoint, name) for name in names} | {"secret": secret}
