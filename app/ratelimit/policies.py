@@ -105,9 +105,9 @@ def _resolve_key(tenant_id: str, api_key_id: str) -> ApiKey:
 
 
 def _find_tenant(id_or_slug: str) -> Tenant | None:
-    if not id_or_slug:
-        return None
-    return db.session.get(Tenant, id_or_slug) or db.session.scalar(select(Tenant).where(Tenant.slug == id_or_slug))
+    from app.tenancy.queries import find_by_id_or_slug
+
+    return find_by_id_or_slug(id_or_slug)
 
 
 def set_override(actor: Actor, tenant_ref: str, data: dict) -> RateLimitOverride:

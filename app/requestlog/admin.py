@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from app.auth import apikeys
-from app.db import is_id
 from app.errors import NotFound
 from app.requestlog import drain, forms, queries, service
 from app.security import staff_required
@@ -23,8 +22,7 @@ def parse_filters(args: dict[str, str]) -> tuple[queries.LogFilters, dict[str, s
     filters, errors = forms.parse_filters(args)
     tenant = args.get("tenant", "")
     if tenant:
-        found = tenancy_queries.tenants_by_id([tenant]).get(tenant) if is_id(tenant, "ten") else None
-        found = found or tenancy_queries.get_by_slug(tenant.lower())
+        found = tenancy_queries.find_by_id_or_slug(tenant)
         if found is None:
             errors["tenant"] = f"No tenant has the slug or id {tenant!r}."
         else:

@@ -36,6 +36,14 @@ def get_by_slug(slug: str) -> Tenant | None:
     return db.session.scalar(select(Tenant).where(Tenant.slug == slug))
 
 
+def find_by_id_or_slug(value: str) -> Tenant | None:
+    """The tenant a person named by its id (ten_…) or its slug, as staff forms and filters accept."""
+    value = value.strip()
+    if not value:
+        return None
+    return (db.session.get(Tenant, value) if value.startswith("ten_") else None) or get_by_slug(value.lower())
+
+
 def membership_for_slug(user_id: str, slug: str) -> tuple[Tenant, Membership] | None:
     """The tenant named by slug and the user's membership in it, or None (not a member: 404)."""
     row = db.session.execute(
