@@ -1,0 +1,115 @@
+"""Sending failed webhooks again, as Svix's resend and recover do.
+
+`resend()` gives one dead or failed delivery (a message to an endpoint) a fresh cycle of attempts that
+starts now; `recover()` does the same for every dead or failed delivery of an endpoint since a moment
+(at most 14 days back). The message is unchanged, so receivers see the same `webhook-id` and can drop
+what they already processed. Both are audited; jobs are enqueued after commit (the sweeper enqueues
+anything whose job is lost).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from app import clock
+from app.audit import service as audit
+from app.audit.service import Target
+from app.errors import Conflict, Invalid, NotFound
+from app.extensions import db
+from app.security import Actor
+from app.webhooks import outbound
+from app.webhooks.outbound_models import WebhookDelivery, WebhookEndpoint
+
+RESENDABLE = ("dead", "failed")
+RECOVER_WINDOW = timedelta(days=14)
+SLACK = timedelta(minutes=5)  # "14 days ago" typed into a form a few minutes before it is sent still counts
+BATCH = 500  # rows per UPDATE when recovering many deliveries
+
+
+def _enabled(tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = outbound.get_endpoint(tenant_id, endpoint_id)
+    if endpoint.status != "enabled":
+        raise Conflict("The endpoint is disabled: enable it first, then send again.")
+    return endpoint
+
+
+def _fresh_cycle(now: datetime) -> dict:
+    """The columns that make a delivery due now with the whole retry schedule ahead of it."""
+    return {"status": "pending", "attempts": 0, "next_attempt_at": now, "locked_until": None,
+            "queued_until": outbound._queued_until()}
+
+
+def resend(actor: Actor, tenant_id: str, message_id: str, endpoint_id: str) -> WebhookDelivery:
+    """Send a dead or failed message to an endpoint again, now, with a fresh retry schedule.
+
+    NotFound for another tenant's message or endpoint; Conflict when the delivery succeeded, is still
+    pending, is being sent right now, or the endpoint is disabled.
+    """
+    endpoint = _enabled(tenant_id, endpoint_id)
+    D = WebhookDelivery  # noqa: N806
+    delivery = db.session.scalar(select(D).where(D.tenant_id == tenant_id, D.message_id == message_id,
+                                                 D.endpoint_id == endpoint.id))
+    if delivery is None:
+        raise NotFound("This event was never sent to this endpoint.")
+    if delivery.status not in RESENDABLE:
+        raise Conflict(f"The delivery is {delivery.status}; only failed or dead ones can be sent again.")
+    now = clock.now()
+    changed = db.session.execute(
+        update(D).where(D.id == delivery.id, D.status.in_(RESENDABLE),
+                        or_(D.locked_until.is_(None), D.locked_until <= now))
+        .values(**_fresh_cycle(now)).execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        db.session.rollback()
+        raise Conflict("The delivery is being sent right now; try again in a moment.")
+    audit.record(actor, "webhook_delivery.resent", tenant_id=tenant_id,
+                 targets=[Target("webhook_endpoint", endpoint.id, endpoint.url),
+                          Target("webhook_message", message_id, delivery.event_type)],
+                 changes={"status": [delivery.status, "pending"]})
+    db.session.commit()
+    outbound.enqueue([delivery.id])
+    db.session.refresh(delivery)
+    return delivery
+
+
+def check_since(since: datetime | None) -> datetime:
+    """`since` as an aware UTC moment no more than 14 days back; Invalid otherwise."""
+    if since is None:
+        raise Invalid(errors={"since": "Enter the moment to recover from."})
+    if since.tzinfo is None:
+        from datetime import UTC
+
+        since = since.replace(tzinfo=UTC)
+    now = clock.now()
+    if since < now - RECOVER_WINDOW - SLACK:
+        raise Invalid(errors={"since": "At most 14 days back."})
+    if since > now + SLACK:
+        raise Invalid(errors={"since": "That moment is in the future."})
+    return since
+
+
+def recover(actor: Actor, tenant_id: str, endpoint_id: str, since: datetime | None) -> int:
+    """Send again every dead or failed delivery of the endpoint created since `since` (at most 14 days
+    back), each with a fresh retry schedule starting now. Returns how many were re-queued (deliveries
+    being sent at this moment are left alone). One transaction, updated in batches."""
+    since = check_since(since)
+    endpoint = _enabled(tenant_id, endpoint_id)
+    now = clock.now()
+    D = WebhookDelivery  # noqa: N806
+    ids = list(db.session.scalars(
+        select(D.id).where(D.tenant_id == tenant_id, D.endpoint_id == endpoint.id, D.status.in_(RESENDABLE),
+                           D.created_at >= since, or_(D.locked_until.is_(None), D.locked_until <= now))
+        .order_by(D.created_at).with_for_update(skip_locked=True)
+    ))
+    values = _fresh_cycle(now)
+    for start in range(0, len(ids), BATCH):
+        db.session.execute(update(D).where(D.id.in_(ids[start:start + BATCH]), D.status.in_(RESENDABLE))
+                           .values(**values).execution_options(synchronize_session=False))
+    audit.record(actor, "webhook_endpoint.recovered", tenant_id=tenant_id,
+                 targets=[Target("webhook_endpoint", endpoint.id, endpoint.url)],
+                 metadata={"since": since, "requeued": len(ids)})
+    db.session.commit()
+    outbound.enqueue(ids)
+    return len(ids)

@@ -1,0 +1,114 @@
+"""Resend and recover: dead or failed deliveries get a fresh cycle of attempts, against a real receiver."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app import clock
+from app.audit.models import AuditEvent
+from app.errors import Conflict, Invalid, NotFound
+from app.extensions import db
+from app.webhooks import outbound, replay
+from app.webhooks.outbound_models import WebhookAttempt, WebhookDelivery
+from tests.webhooks import outbound_helpers as helpers
+from tests.webhooks.outbound_helpers import owner, run_jobs
+
+receiver, webhook_env = helpers.receiver, helpers.webhook_env  # fixtures
+
+
+@pytest.fixture
+def tenant(webhook_env, make, monkeypatch):
+    monkeypatch.setitem(webhook_env.config, "WEBHOOK_RETRY_SCHEDULE", [])  # the first failure is final
+    return make.tenant()
+
+
+def _endpoint(tenant, receiver):
+    endpoint, _secret = outbound.create_endpoint(owner(tenant), tenant.id, {"url": receiver.url})
+    return endpoint
+
+
+def _deliveries() -> list[WebhookDelivery]:
+    return list(db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.created_at)
+                                   .execution_options(populate_existing=True)))
+
+
+def _dead_message(tenant, payload=None):
+    message, _ = outbound.publish(tenant.id, "member.added", payload or {"n": 1})
+    run_jobs()
+    return message
+
+
+def test_a_dead_delivery_resent_reaches_the_receiver_with_the_same_webhook_id(tenant, receiver):
+    endpoint = _endpoint(tenant, receiver)
+    receiver.answer(500, body=b"down")
+    message = _dead_message(tenant)
+    [delivery] = _deliveries()
+    assert delivery.status == "dead" and delivery.next_attempt_at is None
+
+    resent = replay.resend(owner(tenant), tenant.id, message.id, endpoint.id)
+    assert resent.status == "pending" and resent.attempts == 0
+    run_jobs()
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [message.id, message.id]
+    [delivery] = _deliveries()
+    assert delivery.status == "succeeded"
+    attempts = db.session.scalars(select(WebhookAttempt).order_by(WebhookAttempt.created_at)).all()
+    assert [(a.status, a.http_status) for a in attempts] == [("dead", 500), ("succeeded", 200)]
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "webhook_delivery.resent"))
+    assert event is not None and event.tenant_id == tenant.id
+
+
+def test_resend_refuses_what_cannot_be_resent(tenant, receiver, make):
+    endpoint = _endpoint(tenant, receiver)
+    message, _ = outbound.publish(tenant.id, "member.added", {})
+    run_jobs()  # succeeded
+    with pytest.raises(Conflict):
+        replay.resend(owner(tenant), tenant.id, message.id, endpoint.id)
+    other = make.tenant()
+    with pytest.raises(NotFound):  # another tenant's ids
+        replay.resend(owner(other), other.id, message.id, endpoint.id)
+    receiver.answer(500)
+    dead = _dead_message(tenant)
+    outbound.disable_endpoint(owner(tenant), tenant.id, endpoint.id)
+    with pytest.raises(Conflict):
+        replay.resend(owner(tenant), tenant.id, dead.id, endpoint.id)
+
+
+def test_recover_requeues_every_failed_delivery_since_a_moment(tenant, receiver):
+    endpoint = _endpoint(tenant, receiver)
+    start = clock.now()
+    with clock.travel(start - timedelta(days=3)):
+        receiver.answer(500)
+        old = _dead_message(tenant, {"n": "old"})
+    with clock.travel(start - timedelta(hours=1)):
+        receiver.answer(500, times=2)
+        first = _dead_message(tenant, {"n": 1})
+        second = _dead_message(tenant, {"n": 2})
+        ok, _ = outbound.publish(tenant.id, "member.added", {"n": "ok"})
+        run_jobs()
+    assert [d.status for d in _deliveries()] == ["dead", "dead", "dead", "succeeded"]
+    requests_before = len(receiver.requests)
+
+    with clock.travel(start):
+        assert replay.recover(owner(tenant), tenant.id, endpoint.id, start - timedelta(days=1)) == 2
+        run_jobs()
+    resent = [r.headers["webhook-id"] for r in receiver.requests[requests_before:]]
+    assert sorted(resent) == sorted([first.id, second.id])
+    by_message = {d.message_id: d.status for d in _deliveries()}
+    assert by_message == {old.id: "dead", first.id: "succeeded", second.id: "succeeded", ok.id: "succeeded"}
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "webhook_endpoint.recovered"))
+    assert event.meta["requeued"] == 2
+
+
+def test_recover_goes_back_at_most_14_days(tenant, receiver):
+    endpoint = _endpoint(tenant, receiver)
+    with pytest.raises(Invalid) as caught:
+        replay.recover(owner(tenant), tenant.id, endpoint.id, clock.now() - timedelta(days=15))
+    assert "since" in caught.value.errors
+    with pytest.raises(Invalid):
+        replay.recover(owner(tenant), tenant.id, endpoint.id, clock.now() + timedelta(hours=1))
+    with pytest.raises(NotFound):
+        replay.recover(owner(tenant), tenant.id, "ep_nope", clock.now() - timedelta(days=1))
+    assert replay.recover(owner(tenant), tenant.id, endpoint.id, clock.now() - timedelta(days=14)) == 0
