@@ -210,6 +210,8 @@ class Config:
         # Deliveries per job, and how long an enqueued delivery waits before the sweeper enqueues it again.
         self.WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50)
         self.WEBHOOK_QUEUED_LEASE = env_int("WEBHOOK_QUEUED_LEASE", 60)
+        # Outbound messages (payloads), their deliveries and attempts are deleted after this many days.
+        self.WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)
         # Endpoints that answer nothing but failures for this long are disabled (a success resets it).
         self.WEBHOOK_AUTO_DISABLE_AFTER = timedelta(hours=env_int("WEBHOOK_AUTO_DISABLE_HOURS", 120))
 

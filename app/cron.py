@@ -37,6 +37,7 @@ JOBS: list[Periodic] = [
     Periodic(inbound_jobs.flush_inbound_counts, "low", interval=60),
     Periodic(webhook_jobs.fan_out_outbox, "webhooks", interval=5),
     Periodic(webhook_jobs.sweep_deliveries, "webhooks", interval=5),
+    Periodic(webhook_jobs.prune_webhook_messages, "low", interval=3600),
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.webhooks import delivery, outbound
+from app.webhooks import delivery, outbound, retention
 
 
 def deliver(delivery_ids: list[str]) -> dict[str, int]:
@@ -13,6 +13,11 @@ def deliver(delivery_ids: list[str]) -> dict[str, int]:
 def sweep_deliveries() -> int:
     """Enqueue due deliveries whose job is missing (retries are due deliveries too)."""
     return delivery.sweep()
+
+
+def prune_webhook_messages() -> int:
+    """Delete messages (with their deliveries and attempts) past WEBHOOK_RETENTION_DAYS."""
+    return retention.prune()
 
 
 def fan_out_outbox() -> int:
