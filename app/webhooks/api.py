@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from flask import g
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
 from app.api.idempotency import idempotent
 from app.api.schemas import CursorArgs, list_body, list_schema
 from app.errors import Invalid
 from app.security import api_scope, current_actor
-from app.webhooks import outbound, queries
+from app.webhooks import outbound, queries, replay
 from app.webhooks.schemas import (
     EventSchema,
     EventTypeSchema,
@@ -152,3 +155,32 @@ def _with_secret(endpoint, secret: str) -> dict:
     """The endpoint's fields (as objects, for the response schema to serialise) and its secret."""
     names = [name for name in WebhookEndpointSchema._declared_fields if name != "object"]
     return {name: getattr(endpoint, name) for name in names} | {"secret": secret}
+
+
+# --- recovery (app.webhooks.replay) ------------------------------------------------------------------
+
+
+class RecoverArgs(Schema):
+    since = fields.AwareDateTime(load_default=None, default_timezone=UTC,
+                                 metadata={"description": "Send again what failed since this moment "
+                                                          "(at most 14 days back; omitted: 14 days back)."})
+
+
+class RecoverySchema(Schema):
+    object = fields.Constant("recovery", dump_only=True)
+    endpoint_id = fields.String(dump_only=True)
+    since = fields.DateTime(dump_only=True)
+    requeued = fields.Integer(dump_only=True, metadata={"description": "How many deliveries were queued again."})
+
+
+@blp.route("/webhooks/endpoints/<endpoint_id>/recover", methods=["POST"])
+@api_scope("webhooks:write")
+@idempotent
+@blp.arguments(RecoverArgs)
+@blp.response(202, RecoverySchema)
+def recover_endpoint(data: dict, endpoint_id: str):
+    """Send again every failed or dead delivery to this endpoint since `since` (at most 14 days back),
+    each with a fresh retry schedule starting now and the same `webhook-id` as before. A disabled
+    endpoint is a 409: enable it first."""
+    count = replay.recover(current_actor(), g.actor.tenant_id, endpoint_id, data["since"])
+    return {"endpoint_id": endpoint_id, "since": replay.check_since(data["since"]), "requeued": count}

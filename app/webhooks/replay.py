@@ -28,8 +28,14 @@ SLACK = timedelta(minutes=5)  # "14 days ago" typed into a form a few minutes be
 BATCH = 500  # rows per UPDATE when recovering many deliveries
 
 
+def _endpoint(tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
+    if not endpoint_id.isprintable():  # e.g. a NUL, which PostgreSQL refuses in a query: no such endpoint
+        raise NotFound("No such webhook endpoint.")
+    return outbound.get_endpoint(tenant_id, endpoint_id)
+
+
 def _enabled(tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
-    endpoint = outbound.get_endpoint(tenant_id, endpoint_id)
+    endpoint = _endpoint(tenant_id, endpoint_id)
     if endpoint.status != "enabled":
         raise Conflict("The endpoint is disabled: enable it first, then send again.")
     return endpoint
@@ -75,9 +81,9 @@ def resend(actor: Actor, tenant_id: str, message_id: str, endpoint_id: str) -> W
 
 
 def check_since(since: datetime | None) -> datetime:
-    """`since` as an aware UTC moment no more than 14 days back; Invalid otherwise."""
+    """`since` as an aware UTC moment no more than 14 days back (None: 14 days back); Invalid otherwise."""
     if since is None:
-        raise Invalid(errors={"since": "Enter the moment to recover from."})
+        return clock.now() - RECOVER_WINDOW
     if since.tzinfo is None:
         from datetime import UTC
 
@@ -90,10 +96,12 @@ def check_since(since: datetime | None) -> datetime:
     return since
 
 
-def recover(actor: Actor, tenant_id: str, endpoint_id: str, since: datetime | None) -> int:
+def recover(actor: Actor, tenant_id: str, endpoint_id: str, since: datetime | None = None) -> int:
     """Send again every dead or failed delivery of the endpoint created since `since` (at most 14 days
-    back), each with a fresh retry schedule starting now. Returns how many were re-queued (deliveries
-    being sent at this moment are left alone). One transaction, updated in batches."""
+    back; None: all of those 14 days), each with a fresh retry schedule starting now. Returns how many
+    were re-queued (deliveries being sent at this moment are left alone). One transaction, updated in
+    batches."""
+    _endpoint(tenant_id, endpoint_id)  # another tenant's id: NotFound before anything else
     since = check_since(since)
     endpoint = _enabled(tenant_id, endpoint_id)
     now = clock.now()

@@ -112,3 +112,38 @@ def test_recover_goes_back_at_most_14_days(tenant, receiver):
     with pytest.raises(NotFound):
         replay.recover(owner(tenant), tenant.id, "ep_nope", clock.now() - timedelta(days=1))
     assert replay.recover(owner(tenant), tenant.id, endpoint.id, clock.now() - timedelta(days=14)) == 0
+
+
+def test_the_recover_api_requeues_and_refuses_bad_input(client, make, tenant, receiver):
+    from datetime import UTC
+
+    endpoint = _endpoint(tenant, receiver)
+    receiver.answer(500)
+    message = _dead_message(tenant)
+    _, token = make.api_key(tenant, scopes=["webhooks:read", "webhooks:write"])
+    _, reader = make.api_key(tenant, scopes=["webhooks:read"])
+    other = make.tenant()
+    others_endpoint = _endpoint(other, receiver)
+    url = f"/api/v1/webhooks/endpoints/{endpoint.id}/recover"
+    headers = {"Authorization": f"Bearer {token}"}
+    since = (clock.now() - timedelta(hours=1)).astimezone(UTC).isoformat()
+
+    answer = client.post(url, json={"since": since}, headers={**headers, "Idempotency-Key": "r-1"})
+    assert answer.status_code == 202, answer.get_json()
+    body = answer.get_json()
+    assert body["object"] == "recovery" and body["endpoint_id"] == endpoint.id and body["requeued"] == 1
+    again = client.post(url, json={"since": since}, headers={**headers, "Idempotency-Key": "r-1"})
+    assert again.status_code == 202 and again.headers.get("Idempotent-Replayed") == "true"
+    run_jobs()
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [message.id, message.id]
+
+    too_old = (clock.now() - timedelta(days=20)).isoformat()
+    refused = client.post(url, json={"since": too_old}, headers=headers)
+    assert refused.status_code == 422 and any(e["field"] == "since" for e in refused.get_json()["errors"])
+    assert client.post(url, json={"since": "yesterday"}, headers=headers).status_code == 422
+    whole_window = client.post(url, json={}, headers=headers)  # no since: the 14 days
+    assert whole_window.status_code == 202 and whole_window.get_json()["requeued"] == 0  # already succeeded
+    assert client.post(f"/api/v1/webhooks/endpoints/{others_endpoint.id}/recover", json={"since": since},
+                       headers=headers).status_code == 404
+    assert client.post(url, json={"since": since},
+                       headers={"Authorization": f"Bearer {reader}"}).status_code == 403
