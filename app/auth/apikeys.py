@@ -213,9 +213,10 @@ def authenticate(raw: str) -> ApiKey:
 
 def bearer_token() -> str:
     """The Bearer token of the current request. Keys in the URL are refused outright."""
-    if any(name in request.args for name in URL_TOKEN_PARAMS):
+    req = request._get_current_object()  # one proxy lookup: this runs on every API call
+    if req.query_string and any(name in req.args for name in URL_TOKEN_PARAMS):
         raise unauthorized("API keys go in the Authorization header, never in the URL.")
-    header = request.headers.get("Authorization", "")
+    header = req.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
         raise unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
