@@ -18,7 +18,9 @@
 -- ARGV[8+3(i-1)..10+3(i-1)]: bucket i's strategy, a number, and its period P in microseconds;
 -- then, per request: ARGV[8+3n] the client IP (refusals are counted per key and per IP), ARGV[9+3n]
 -- the request id, ARGV[10+3n] the service's in-flight count at which this request is shed (0: never),
--- ARGV[11+3n] how long an in-flight entry may live (µs) before it counts as a crashed request's.
+-- ARGV[11+3n] how long an in-flight entry may live (µs) before it counts as a crashed request's,
+-- ARGV[12+3n] m, then m ids of this tenant's finished requests that leave the in-flight sets now (the
+-- process's releases ride on its next call instead of costing a round trip of their own).
 -- An admitted request with a concurrency limit or a shedding level is added to the in-flight sets; the
 -- caller removes it when the response is done.
 --   1 GCRA: the number is the emission interval T = P / limit (a burst of the whole limit, then one
@@ -49,6 +51,13 @@ if extra and quota > 0 and tonumber(redis.call('GET', KEYS[n + 5]) or 0) >= quot
 end
 local concurrency, ip, request_id = tonumber(ARGV[7]), ARGV[8 + 3 * n], ARGV[9 + 3 * n]
 local shed_at, stale = tonumber(ARGV[10 + 3 * n] or 0), tonumber(ARGV[11 + 3 * n] or 30000000)
+local released = tonumber(ARGV[12 + 3 * n] or 0)
+if extra and released > 0 then
+  for j = 1, released do
+    redis.call('ZREM', KEYS[n + 6], ARGV[12 + 3 * n + j])
+    redis.call('ZREM', KEYS[n + 7], ARGV[12 + 3 * n + j])
+  end
+end
 local function busy(key, limit)
   -- entries older than `stale` belong to requests whose process died: pruned only when they matter
   if redis.call('ZCARD', key) < limit then return false end

@@ -165,10 +165,12 @@ class GCRA:
     def check(self, buckets: list[Bucket], cost: int = 1, subject: Subject | None = None, ip: str = "") -> GateResult:
         return self.run(Plan.build(buckets, cost, subject), ip)
 
-    def run(self, plan: Plan, ip: str = "", request_id: str = "", shed_at: int = 0) -> GateResult:
+    def run(self, plan: Plan, ip: str = "", request_id: str = "", shed_at: int = 0,
+            released: list[str] | tuple[str, ...] = ()) -> GateResult:
         """One gate call. `request_id` names the request in the in-flight sets; `shed_at` is the
-        service's in-flight count at which this request's priority is shed (0: never)."""
-        per_request = (ip, request_id, shed_at, STALE_INFLIGHT_US)
+        service's in-flight count at which this request's priority is shed (0: never); `released` are
+        the tenant's finished requests that leave the in-flight sets in the same call."""
+        per_request = (ip, request_id, shed_at, STALE_INFLIGHT_US, len(released), *released)
         try:
             raw = self._redis.evalsha(self._script.sha, len(plan.keys), *plan.keys, *plan.args, *per_request)
         except NoScriptError:  # a restarted Redis forgot the script: load it once more

@@ -189,8 +189,10 @@ def admit(raw: str, method: str) -> CachedKey:
         plan = Plan.build([], subject=Subject(key.tenant_id))
     shed_at = shedding.threshold() if plan.subject.shedding else 0
     request_id = g.get("request_id", "")
+    inflight = plan.subject.concurrency or shed_at
+    released = meter.meter.take_releases(plan.subject.inflight_key) if inflight else ()
     try:
-        result = _gate().run(plan, ip, request_id, shed_at)
+        result = _gate().run(plan, ip, request_id, shed_at, released)
     except RedisError as exc:
         _breaker.trip()
         cache.clear()  # bumps may be missed while Redis is out: reload everything once it is back
@@ -226,9 +228,8 @@ def admit(raw: str, method: str) -> CachedKey:
         if not decision.allowed:
             RATE_LIMITED.labels("api", decision.violated.policy if decision.violated else "unknown").inc()
             raise _refusal(decision)
-    if plan.subject.concurrency or shed_at:  # admitted into the in-flight sets: leave them when done
-        g.inflight = (plan.subject.inflight_key if plan.subject.concurrency else "",
-                      SERVICE_INFLIGHT_KEY if shed_at else "", request_id)
+    if inflight:  # admitted into the in-flight sets: leave them when done
+        g.inflight = (plan.subject.inflight_key, SERVICE_INFLIGHT_KEY if shed_at else "", request_id)
     return key
 
 

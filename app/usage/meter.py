@@ -40,7 +40,10 @@ MONTH_SECONDS = 40 * 86400
 GUARD_SECONDS = 3600  # how long a batch id is remembered (retries happen within seconds)
 MAX_PENDING = 200_000  # calls kept for retry while Redis is away; older ones are dropped beyond this
 WARN_AT = (80, 100)  # percent of the included calls
-RELEASE_BATCH_SECONDS = 0.005  # finished requests leave the in-flight sets at most this late, in one call
+MAX_RELEASED_PER_CALL = 500
+# Finished requests leave the in-flight sets on their process's next gate call for the tenant; those
+# still waiting after this long (no such call came) leave in one pipeline from the flusher thread.
+RELEASE_BATCH_SECONDS = 0.05
 
 # KEYS[1] month counter, KEYS[2] hours set, KEYS[3] batch guard, KEYS[4] the keys' last use,
 # KEYS[5..] hour hashes
@@ -188,9 +191,9 @@ class Meter:
             self._wake.set()
 
     def release(self, app: Flask, inflight: tuple[str, str, str]) -> None:
-        """A finished request leaves the in-flight sets it joined, from the flusher thread (which wakes for
-        it and takes every release of the next RELEASE_BATCH_SECONDS in one pipeline), so that the
-        concurrency limit sees it gone within milliseconds without the request waiting on Redis."""
+        """A finished request leaves the in-flight sets it joined: on the process's next gate call for
+        the tenant (`take_releases`), or at most RELEASE_BATCH_SECONDS later from the flusher thread, so
+        the concurrency limit sees it gone without any request waiting on a Redis call of its own."""
         if self._pid != os.getpid():
             self._reset()
         self._app = app
@@ -228,6 +231,17 @@ class Meter:
                     self.flush()
             except Exception:  # the flusher must outlive any one bad flush
                 log.exception("usage meter flush failed")
+
+    def take_releases(self, tenant_set: str) -> list[str]:
+        """The ids of this tenant's finished requests not yet released (they ride on the gate's call)."""
+        if not self._releases or self._pid != os.getpid():
+            return []
+        with self._lock:
+            mine = [r for r in self._releases if r[0] == tenant_set][:MAX_RELEASED_PER_CALL]
+            if mine:
+                taken = set(mine)
+                self._releases = [r for r in self._releases if r not in taken]
+        return [request_id for _, _, request_id in mine]
 
     def _write_releases(self) -> None:
         from app.queue import get_fast_redis

@@ -87,3 +87,16 @@ def test_load_shedding_turns_away_low_priority_first_and_critical_last(app, ctx,
     assert statuses() == (503, 503, 503)
     get_redis().zrem(SERVICE_INFLIGHT_KEY, *others[:5])
     assert statuses() == (200, 200, 422)
+
+
+def test_finished_requests_leave_on_the_next_gate_call_without_a_round_trip_of_their_own(ctx, client, make):
+    from app.usage.meter import meter
+
+    tenant, token = _tenant(make, concurrency=2)
+    key = Subject(tenant.id).inflight_key
+    finished = _others_in_flight(key, 2)  # this process served them; their releases wait to ride along
+    with meter._lock:
+        meter._releases.extend((key, "", request_id) for request_id in finished)
+    assert client.get("/api/v1/tenant", headers=bearer(token)).status_code == 200  # not refused: 2 left first
+    assert get_redis().zcard(key) == 0  # both left in the gate's call; this one left as it finished
+    assert meter._releases == []
