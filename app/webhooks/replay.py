@@ -16,11 +16,12 @@ from sqlalchemy import or_, select, update
 from app import clock
 from app.audit import service as audit
 from app.audit.service import Target
+from app.db import Page
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
 from app.security import Actor
 from app.webhooks import outbound
-from app.webhooks.outbound_models import WebhookDelivery, WebhookEndpoint
+from app.webhooks.outbound_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 RESENDABLE = ("dead", "failed")
 RECOVER_WINDOW = timedelta(days=14)
@@ -121,3 +122,51 @@ def recover(actor: Actor, tenant_id: str, endpoint_id: str, since: datetime | No
     db.session.commit()
     outbound.enqueue(ids)
     return len(ids)
+
+
+TEST_EVENT_TYPE = "webhook.test"
+
+
+def send_test(actor: Actor, tenant_id: str, endpoint_id: str) -> WebhookMessage:
+    """Send a `webhook.test` event to this one endpoint (whatever types it subscribes to), signed and
+    retried like any other; its attempts show in the endpoint's deliveries. Conflict if it is disabled."""
+    endpoint = _enabled(tenant_id, endpoint_id)
+    now = clock.now()
+    message = WebhookMessage(tenant_id=tenant_id, event_type=TEST_EVENT_TYPE, created_at=now,
+                             payload={"test": True, "endpoint_id": endpoint.id, "sent_by": actor.display,
+                                      "sent_at": now.isoformat()})
+    db.session.add(message)
+    db.session.flush()
+    delivery = WebhookDelivery(tenant_id=tenant_id, message_id=message.id, endpoint_id=endpoint.id,
+                               event_type=TEST_EVENT_TYPE, status="pending", attempts=0, next_attempt_at=now,
+                               queued_until=outbound._queued_until(), created_at=now)
+    db.session.add(delivery)
+    db.session.flush()
+    audit.record(actor, "webhook_endpoint.test_sent", tenant_id=tenant_id,
+                 targets=[Target("webhook_endpoint", endpoint.id, endpoint.url),
+                          Target("webhook_message", message.id, TEST_EVENT_TYPE)])
+    db.session.commit()
+    outbound.enqueue([delivery.id])
+    return message
+
+
+# --- read side: an endpoint's deliveries with their attempts (the tenant's endpoint page) ----------------
+
+
+def endpoint_deliveries(tenant_id: str, endpoint_id: str, page: int, per_page: int = 20,
+                        status: str | None = None) -> tuple[Page, dict[str, list[WebhookAttempt]]]:
+    """One page of an endpoint's deliveries, newest first, and each one's attempts (oldest first)."""
+    from app.db import paginate
+
+    D = WebhookDelivery  # noqa: N806
+    stmt = select(D).where(D.tenant_id == tenant_id, D.endpoint_id == endpoint_id)
+    if status:
+        stmt = stmt.where(D.status == status)
+    result = paginate(db.session, stmt.order_by(D.created_at.desc(), D.id.desc()), page, per_page)
+    attempts: dict[str, list[WebhookAttempt]] = {d.id: [] for d in result.items}
+    if attempts:
+        for attempt in db.session.scalars(select(WebhookAttempt).where(
+                WebhookAttempt.tenant_id == tenant_id, WebhookAttempt.delivery_id.in_(list(attempts)))
+                .order_by(WebhookAttempt.created_at, WebhookAttempt.id)):
+            attempts[attempt.delivery_id].append(attempt)
+    return result, attempts
