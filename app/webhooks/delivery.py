@@ -30,7 +30,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -42,7 +42,7 @@ from app import clock
 from app.audit.service import iso
 from app.extensions import db
 from app.security import Actor
-from app.webhooks import outbound, signing, ssrf
+from app.webhooks import circuit, outbound, signing, ssrf
 from app.webhooks.outbound_models import (
     MAX_RESPONSE_BYTES,
     WebhookAttempt,
@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 SYSTEM = Actor.system("webhooks")
 USER_AGENT = "Tenantry-Webhooks/1.0"
 MAX_ERROR = 1000
+ROUND_SECONDS = 30  # a round stops starting requests after this long (see deliver())
 _pool: urllib3.PoolManager | None = None
 
 
@@ -166,17 +167,26 @@ def next_delay(failed_attempts: int, response: Response | None = None) -> float 
     return delay
 
 
+def _claim_many(delivery_ids: list[str], now: datetime, lease: datetime) -> list[str]:
+    """Lease the due, unleased deliveries among `delivery_ids` (one conditional UPDATE … RETURNING);
+    commits. Returns the ids claimed."""
+    D = WebhookDelivery  # noqa: N806
+    claimed = list(db.session.scalars(
+        update(D).where(D.id.in_(delivery_ids), D.status.in_(("pending", "failed")), D.next_attempt_at <= now,
+                        or_(D.locked_until.is_(None), D.locked_until <= now))
+        .values(locked_until=lease).returning(D.id).execution_options(synchronize_session=False)
+    ))
+    db.session.commit()
+    return claimed
+
+
+def _lease(now: datetime) -> datetime:
+    return now + timedelta(seconds=current_app.config["WEBHOOK_TIMEOUT"] + 60)
+
+
 def _claim(delivery_id: str) -> bool:
     now = clock.now()
-    lease = now + timedelta(seconds=current_app.config["WEBHOOK_TIMEOUT"] + 60)
-    D = WebhookDelivery  # noqa: N806
-    claimed = db.session.execute(
-        update(D).where(D.id == delivery_id, D.status.in_(("pending", "failed")), D.next_attempt_at <= now,
-                        or_(D.locked_until.is_(None), D.locked_until <= now))
-        .values(locked_until=lease).execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return bool(claimed)
+    return bool(_claim_many([delivery_id], now, _lease(now)))
 
 
 def _throttled(endpoint: WebhookEndpoint) -> bool:
@@ -198,39 +208,80 @@ def _throttled(endpoint: WebhookEndpoint) -> bool:
     return count > endpoint.rate_limit
 
 
-def deliver_one(delivery_id: str) -> str:
-    """Make one attempt of a due delivery; "skipped" if it is not due, sent or running elsewhere."""
-    if not _claim(delivery_id):
-        return "skipped"
-    delivery = db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
-    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
-    now = clock.now()
-    if endpoint.status != "enabled":
-        delivery.status, delivery.next_attempt_at, delivery.locked_until = "dead", None, None
-        db.session.commit()
-        return "endpoint_disabled"
-    if _throttled(endpoint):
-        delivery.next_attempt_at = now + timedelta(seconds=1 + random.random() / 2)
-        delivery.locked_until = delivery.queued_until = None
-        db.session.commit()
-        return "throttled"
-    message = db.session.get(WebhookMessage, delivery.message_id)
-    body = body_of(message)
-    try:
-        destination = ssrf.check(endpoint.url, current_app.config)
-        headers = signing.headers(message.id, int(now.timestamp()), body, outbound.signing_secrets(endpoint))
-    except ssrf.BlockedDestination as exc:
-        destination, response = None, Response(error=f"Blocked: {exc}"[:MAX_ERROR])
-    db.session.commit()  # no transaction stays open during the request
-    if destination is not None:
-        response = post(destination, body, headers, current_app.config["WEBHOOK_TIMEOUT"])
-    return _record(delivery_id, response)
+@dataclass
+class _Send:
+    """One claimed delivery of a round, ready to POST, and then what came of it."""
+
+    delivery_id: str
+    endpoint_id: str
+    destination: ssrf.Destination | None
+    body: bytes
+    headers: dict[str, str]
+    probe: bool
+    response: Response | None = None
+    at: datetime | None = None
 
 
-def _record(delivery_id: str, response: Response) -> str:
-    delivery = db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
-    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
-    now = clock.now()
+def _push_back(delivery: WebhookDelivery, until: datetime) -> None:
+    """Not now, and no attempt used up: due again at `until` (the sweeper enqueues it then)."""
+    delivery.next_attempt_at, delivery.locked_until, delivery.queued_until = until, None, None
+
+
+def _prepare(delivery_ids: list[str], now: datetime, outcomes: dict[str, int]) -> list[_Send]:
+    """Decide, for claimed deliveries, which to send now (and build their requests), which to push back
+    (circuit open, rate limit) and which are dead (endpoint disabled); commits the decisions."""
+    D, E = WebhookDelivery, WebhookEndpoint  # noqa: N806
+    deliveries = {d.id: d for d in db.session.scalars(
+        select(D).where(D.id.in_(delivery_ids)).execution_options(populate_existing=True))}
+    endpoints = {e.id: e for e in db.session.scalars(
+        select(E).where(E.id.in_({d.endpoint_id for d in deliveries.values()}))
+        .execution_options(populate_existing=True))}
+    messages = {m.id: m for m in db.session.scalars(
+        select(WebhookMessage).where(WebhookMessage.id.in_({d.message_id for d in deliveries.values()})))}
+    checked: dict[str, tuple[ssrf.Destination | None, str, list[str]]] = {}  # per endpoint, for this round
+    sends: list[_Send] = []
+    timestamp = int(now.timestamp())
+    for delivery_id in delivery_ids:
+        delivery = deliveries[delivery_id]
+        endpoint = endpoints[delivery.endpoint_id]
+        try:
+            if endpoint.status != "enabled":
+                delivery.status, delivery.next_attempt_at, delivery.locked_until = "dead", None, None
+                _tally(outcomes, "endpoint_disabled")
+                continue
+            probe, until = circuit.gate(endpoint, now)
+            if until is not None:
+                _push_back(delivery, until)
+                _tally(outcomes, "circuit_open")
+                continue
+            if _throttled(endpoint):
+                _push_back(delivery, now + timedelta(seconds=1 + random.random() / 2))
+                _tally(outcomes, "throttled")
+                continue
+            if endpoint.id not in checked:
+                try:
+                    destination, blocked = ssrf.check(endpoint.url, current_app.config), ""
+                except ssrf.BlockedDestination as exc:
+                    destination, blocked = None, f"Blocked: {exc}"[:MAX_ERROR]
+                checked[endpoint.id] = (destination, blocked, outbound.signing_secrets(endpoint))
+            destination, blocked, keys = checked[endpoint.id]
+            message = messages[delivery.message_id]
+            body = body_of(message)
+            send = _Send(delivery.id, endpoint.id, destination, body,
+                         signing.headers(message.id, timestamp, body, keys), probe)
+            if destination is None:
+                send.response, send.at = Response(error=blocked), now
+            sends.append(send)
+        except Exception:  # one broken delivery must not stop the batch; its lease expires, the sweeper retries
+            log.exception("webhook delivery %s could not be prepared", delivery_id)
+            _tally(outcomes, "error")
+    db.session.commit()  # no transaction stays open during the requests
+    return sends
+
+
+def _apply(delivery: WebhookDelivery, endpoint: WebhookEndpoint, send: _Send) -> str:
+    """Record one attempt and move the delivery and its endpoint on (in the caller's transaction)."""
+    response, now = send.response, send.at
     number = delivery.attempts + 1
     succeeded = response.status is not None and 200 <= response.status < 300
     next_at = None
@@ -258,25 +309,160 @@ def _record(delivery_id: str, response: Response) -> str:
     ))
     delivery.status, delivery.attempts, delivery.last_attempt_at = status, number, now
     delivery.next_attempt_at, delivery.locked_until, delivery.queued_until = next_at, None, None
-    db.session.commit()
     if not succeeded:
         log.info("webhook %s to %s: attempt %d failed (%s), %s", delivery.message_id, delivery.endpoint_id, number,
                  response.status or response.error[:100], status if next_at is None else f"retry at {iso(next_at)}")
     return status
 
 
-def deliver(delivery_ids: list[str]) -> dict[str, int]:
-    """Attempt each delivery of a batch that is due; counts per outcome. Safe to run twice."""
-    outcomes: dict[str, int] = {}
-    for delivery_id in delivery_ids:
+def _record(sends: list[_Send], deferred: dict[str, datetime], circuits: dict[str, tuple[str, datetime]],
+            outcomes: dict[str, int]) -> None:
+    """Store a round's attempts, the deliveries pushed back by a circuit that opened during it, and circuit
+    changes: one transaction (one delivery at a time if that fails, so one bad row spoils nothing else)."""
+    D, E = WebhookDelivery, WebhookEndpoint  # noqa: N806
+
+    def write(part: list[_Send], part_deferred: dict[str, datetime], part_circuits: dict) -> list[str]:
+        ids = [s.delivery_id for s in part] + list(part_deferred)
+        deliveries = {d.id: d for d in db.session.scalars(
+            select(D).where(D.id.in_(ids)).execution_options(populate_existing=True))}
+        endpoint_ids = {d.endpoint_id for d in deliveries.values()} | set(part_circuits)
+        endpoints = {e.id: e for e in db.session.scalars(
+            select(E).where(E.id.in_(endpoint_ids)).execution_options(populate_existing=True))}
+        for endpoint_id, (change, at) in part_circuits.items():
+            endpoint = endpoints[endpoint_id]
+            if change == "closed" and endpoint.circuit_state == "half_open":
+                circuit.close(endpoint, at)
+            elif change == "reopen" and endpoint.circuit_state == "half_open":
+                circuit.open_(endpoint, at, "the probe failed")
+            elif change == "open" and endpoint.circuit_state == "closed":
+                circuit.open_(endpoint, at, f"≥{circuit.FAILURE_RATIO:.0%} of the last attempts failed")
+        statuses = [_apply(deliveries[s.delivery_id], endpoints[s.endpoint_id], s) for s in part]
+        for delivery_id, until in part_deferred.items():
+            _push_back(deliveries[delivery_id], until)
+        db.session.commit()
+        return statuses + ["circuit_open"] * len(part_deferred)
+
+    try:
+        for status in write(sends, deferred, circuits):
+            _tally(outcomes, status)
+        return
+    except Exception:
+        db.session.rollback()
+        log.exception("a round of %d webhook attempts could not be stored together; storing one by one", len(sends))
+    for send in sends:
         try:
-            outcome = deliver_one(delivery_id)
-        except Exception:  # one broken delivery must not stop the batch; its lease expires, the sweeper retries
+            _tally(outcomes, write([send], {}, {})[0])
+        except Exception:
             db.session.rollback()
-            log.exception("webhook delivery %s failed unexpectedly", delivery_id)
-            outcome = "error"
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            log.exception("webhook delivery %s: attempt not stored", send.delivery_id)
+            _tally(outcomes, "error")
+    for delivery_id, until in deferred.items():
+        try:
+            write([], {delivery_id: until}, {})
+        except Exception:
+            db.session.rollback()
+            log.exception("webhook delivery %s: not pushed back (its lease expires, then it is retried)", delivery_id)
+    try:
+        write([], {}, circuits)
+    except Exception:
+        db.session.rollback()
+        log.exception("circuit changes not stored")
+
+
+def _tally(outcomes: dict[str, int], outcome: str, n: int = 1) -> None:
+    outcomes[outcome] = outcomes.get(outcome, 0) + n
+
+
+def _more_due(now: datetime, limit: int, exclude: list[str]) -> list[str]:
+    """Up to `limit` other due deliveries no one is sending, oldest first (row-locked, skipping locked rows,
+    until the claim commits)."""
+    D = WebhookDelivery  # noqa: N806
+    return [i for i in db.session.scalars(
+        select(D.id).where(D.status.in_(("pending", "failed")), D.next_attempt_at.is_not(None),
+                           D.next_attempt_at <= now, or_(D.locked_until.is_(None), D.locked_until <= now))
+        .order_by(D.next_attempt_at).limit(limit + len(exclude)).with_for_update(skip_locked=True)
+    ) if i not in exclude][:limit]
+
+
+def _round(delivery_ids: list[str], outcomes: dict[str, int], top_up: bool = False) -> list[str]:
+    """Claim, prepare, send and record what fits in ROUND_SECONDS; returns the ids left for another round.
+    With top_up, the round also takes other due deliveries up to WEBHOOK_BATCH_SIZE."""
+    started = time.monotonic()
+    now = clock.now()
+    lease = _lease(now)
+    extra = []
+    if top_up and len(delivery_ids) < current_app.config["WEBHOOK_BATCH_SIZE"]:
+        extra = _more_due(now, current_app.config["WEBHOOK_BATCH_SIZE"] - len(delivery_ids), delivery_ids)
+    claimed = set(_claim_many(delivery_ids + extra, now, lease))
+    skipped = len(set(delivery_ids) - claimed)
+    if skipped:
+        _tally(outcomes, "skipped", skipped)
+    if not claimed:
+        return []
+    delivery_ids = delivery_ids + [i for i in extra if i in claimed]
+    sends = _prepare([i for i in delivery_ids if i in claimed], now, outcomes)
+    timeout = current_app.config["WEBHOOK_TIMEOUT"]
+    deferred: dict[str, datetime] = {}  # delivery id → when: its endpoint's circuit opened during this round
+    circuits: dict[str, tuple[str, datetime]] = {}  # endpoint id → its circuit's change
+    done: list[_Send] = []
+    left: list[str] = []
+    for send in sends:
+        change = circuits.get(send.endpoint_id)
+        if change is not None and change[0] in ("open", "reopen"):
+            deferred[send.delivery_id] = change[1] + circuit.HALF_OPEN_AFTER
+            continue
+        if done and time.monotonic() - started > ROUND_SECONDS:
+            left.append(send.delivery_id)
+            continue
+        if send.response is None:
+            send.response = post(send.destination, send.body, send.headers, timeout)
+            send.at = clock.now()
+        done.append(send)
+        ok = send.response.status is not None and 200 <= send.response.status < 300
+        if send.probe:
+            circuits[send.endpoint_id] = ("closed" if ok else "reopen", send.at)
+        elif change is None and circuit.trips(*circuit.count(send.endpoint_id, ok, send.at)) and not ok:
+            circuits[send.endpoint_id] = ("open", send.at)
+    _record(done, deferred, circuits, outcomes)
+    if left:  # give back the lease of what was not sent; the next round claims them again
+        D = WebhookDelivery  # noqa: N806
+        db.session.execute(update(D).where(D.id.in_(left), D.locked_until == lease).values(locked_until=None)
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+    return left
+
+
+def deliver(delivery_ids: list[str]) -> dict[str, int]:
+    """Attempt each delivery of a batch that is due; counts per outcome. Safe to run twice.
+
+    A batch goes in rounds: one UPDATE claims its due deliveries, three queries load them, their endpoints
+    and messages, the requests go out one after another on pooled connections, and one transaction stores
+    every attempt. A round stops starting requests after ROUND_SECONDS (a slow endpoint), stores what it
+    has, and the next round claims the rest, so no lease runs out while its delivery is still unrecorded.
+
+    The first round tops the batch up to WEBHOOK_BATCH_SIZE with other due deliveries, oldest first:
+    `publish()` enqueues one job per message, and a job's fixed costs (RQ's bookkeeping, three commits) are
+    then paid once per batch; the jobs of deliveries taken this way find nothing left to claim and end at once.
+    """
+    outcomes: dict[str, int] = {}
+    pending = list(dict.fromkeys(delivery_ids))
+    first = True
+    while pending or first:
+        try:
+            pending = _round(pending, outcomes, top_up=first)
+            first = False
+        except Exception:  # leases expire and the sweeper retries whatever this round held
+            db.session.rollback()
+            log.exception("webhook delivery round failed unexpectedly (%d deliveries)", len(pending))
+            _tally(outcomes, "error")
+            break
     return outcomes
+
+
+def deliver_one(delivery_id: str) -> str:
+    """Make one attempt of a due delivery; "skipped" if it is not due, sent or running elsewhere."""
+    outcomes = deliver([delivery_id])
+    return next(iter(outcomes), "skipped")
 
 
 def sweep(limit: int = 2000) -> int:
