@@ -306,7 +306,9 @@ def main() -> None:
         # (c) the delivery engine alone: N more events published while no worker runs, then the workers
         # start; the rate is taken between the receiver's first and last request
         _receiver_call(receiver_port, "DELETE")
+        t1 = time.monotonic()
         publish_all(app_port, token, messages, options.connections)
+        publish_alone_s = time.monotonic() - t1
         start_workers(options.webhook_workers)
         drained = wait_for(receiver_port, messages, timeout=max(120.0, messages / 20))
         stop(processes[first_app_process:])
@@ -333,6 +335,8 @@ def main() -> None:
     print(f"attempts recorded: {attempts} {recorded['attempts']}; deliveries {recorded['deliveries']}")
     print(f"delivery alone (published first, then the workers started): {drained['distinct']} of {messages} in "
           f"{drained['span_s']:.2f} s = {drain_rate:8.0f} msg/s, ratio to baseline {drain_rate / base_rate:.2f}")
+    print(f"publishing alone (no worker running): {messages} events in {publish_alone_s:.2f} s = "
+          f"{messages / publish_alone_s:8.0f} events/s")
     print(f"ratio (Tenantry / baseline): {ratio:.2f}   target ≥ {TARGET_RATIO:.2f}: "
           f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}")
     print(json.dumps({
@@ -343,7 +347,8 @@ def main() -> None:
         "publish_s": round(published_s, 2), "baseline_s": round(base_s, 2), "attempts_recorded": attempts,
         "attempts_by_status": recorded["attempts"], "deliveries_by_status": recorded["deliveries"],
         "delivery_only_msg_per_s": round(drain_rate, 1), "delivery_only_ratio": round(drain_rate / base_rate, 3),
-        "delivery_only_complete": drained["distinct"] >= messages, "publish_errors": errors,
+        "delivery_only_complete": drained["distinct"] >= messages,
+        "publish_alone_events_per_s": round(messages / publish_alone_s, 1), "publish_errors": errors,
         "webhook_workers": options.webhook_workers, "gunicorn_workers": options.workers,
         "duration_s": round(time.time() - started, 1),
     }))

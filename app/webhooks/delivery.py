@@ -393,6 +393,9 @@ def _round(delivery_ids: list[str], outcomes: dict[str, int], top_up: bool = Fal
     extra = []
     if top_up and len(delivery_ids) < current_app.config["WEBHOOK_BATCH_SIZE"]:
         extra = _more_due(now, current_app.config["WEBHOOK_BATCH_SIZE"] - len(delivery_ids), delivery_ids)
+    if not delivery_ids and not extra:
+        db.session.commit()
+        return []
     claimed = set(_claim_many(delivery_ids + extra, now, lease))
     skipped = len(set(delivery_ids) - claimed)
     if skipped:
