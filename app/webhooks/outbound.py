@@ -74,7 +74,11 @@ def _clean_endpoint(data: dict[str, Any], partial: bool = False) -> dict[str, An
 
 
 def get_endpoint(tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
-    """A tenant's endpoint; another tenant's id is NotFound."""
+    """A tenant's endpoint; another tenant's id, or anything not shaped like an id, is NotFound."""
+    from app.db import is_id
+
+    if not is_id(endpoint_id, "ep"):  # never sent to the database (PostgreSQL refuses NUL characters)
+        raise NotFound("No such webhook endpoint.")
     endpoint = db.session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id,
                                                                WebhookEndpoint.tenant_id == tenant_id))
     if endpoint is None:

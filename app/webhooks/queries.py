@@ -23,6 +23,10 @@ def messages_slice(tenant_id: str, limit: int, starting_after: str | None, event
 
 
 def get_message(tenant_id: str, message_id: str) -> WebhookMessage:
+    from app.db import is_id
+
+    if not is_id(message_id, "msg"):  # never sent to the database (PostgreSQL refuses NUL characters)
+        raise NotFound("No such event.")
     message = db.session.scalar(select(WebhookMessage).where(WebhookMessage.id == message_id,
                                                              WebhookMessage.tenant_id == tenant_id))
     if message is None:
