@@ -86,6 +86,15 @@ def update_endpoint(data: dict, endpoint_id: str):
     return endpoint
 
 
+@blp.route("/webhooks/endpoints/<endpoint_id>", methods=["DELETE"])
+@api_scope("webhooks:write")
+@blp.response(204)
+def delete_endpoint(endpoint_id: str):
+    """Remove an endpoint, its deliveries and their attempts. To pause it instead, PATCH its status."""
+    outbound.delete_endpoint(current_actor(), g.actor.tenant_id, endpoint_id)
+    return ""
+
+
 @blp.route("/webhooks/endpoints/<endpoint_id>/rotate-secret", methods=["POST"])
 @api_scope("webhooks:write")
 @idempotent

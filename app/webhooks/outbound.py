@@ -198,6 +198,24 @@ def enable_endpoint(actor: Actor, tenant_id: str, endpoint_id: str) -> WebhookEn
     return endpoint
 
 
+def delete_endpoint(actor: Actor, tenant_id: str, endpoint_id: str) -> None:
+    """Remove an endpoint with its deliveries and their attempts (messages stay, for other endpoints).
+    A delivery being sent right now may still arrive once; nothing is sent after."""
+    from sqlalchemy import delete
+
+    from app.webhooks.outbound_models import WebhookAttempt
+
+    endpoint = get_endpoint(tenant_id, endpoint_id)
+    for model in (WebhookAttempt, WebhookDelivery):
+        db.session.execute(delete(model).where(model.endpoint_id == endpoint.id).execution_options(
+            synchronize_session=False))
+    audit.record(actor, "webhook_endpoint.deleted", tenant_id=tenant_id,
+                 targets=[Target("webhook_endpoint", endpoint.id, endpoint.url)],
+                 changes={"url": [endpoint.url, None], "status": [endpoint.status, None]})
+    db.session.delete(endpoint)
+    db.session.commit()
+
+
 # --- publishing --------------------------------------------------------------------------------------
 
 

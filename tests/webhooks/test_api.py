@@ -138,3 +138,23 @@ def test_tenants_and_scopes_are_kept_apart(client, api, make, receiver):
     assert refused.status_code == 403 and refused.get_json()["missing_scope"] == "webhooks:write"
     types = client.get("/api/v1/event-types", headers=bearer(reader)).get_json()["data"]
     assert {"member.added", "usage.threshold_reached"} <= {t["name"] for t in types}
+
+
+def test_deleting_an_endpoint_removes_it_with_its_deliveries(client, api, make, receiver):
+    from app.audit.models import AuditEvent
+    from app.extensions import db
+    from app.webhooks.outbound_models import WebhookDelivery
+
+    _tenant, headers = api
+    keep = _endpoint(client, headers, receiver.url, description="keep")
+    gone = _endpoint(client, headers, receiver.url, description="gone")
+    client.post("/api/v1/events", headers=headers, json={"events": [{"type": "member.added", "payload": {}}]})
+    run_jobs()
+    other = make.tenant(plan="pro")
+    _, other_token = make.api_key(other, scopes=WRITE)
+    assert client.delete(f"/api/v1/webhooks/endpoints/{gone['id']}", headers=bearer(other_token)).status_code == 404
+    assert client.delete(f"/api/v1/webhooks/endpoints/{gone['id']}", headers=headers).status_code == 204
+    assert client.get(f"/api/v1/webhooks/endpoints/{gone['id']}", headers=headers).status_code == 404
+    assert {d.endpoint_id for d in db.session.query(WebhookDelivery)} == {keep["id"]}
+    assert db.session.query(AuditEvent).filter_by(action="webhook_endpoint.deleted").count() == 1
+    assert client.delete(f"/api/v1/webhooks/endpoints/{gone['id']}", headers=headers).status_code == 404
