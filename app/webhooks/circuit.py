@@ -50,18 +50,21 @@ def _redis():
     return get_redis()
 
 
-def count(endpoint_id: str, ok: bool, at: datetime) -> tuple[int, int]:
-    """Count one attempt's outcome; return (attempts, failures) in the window ending at `at`."""
+def count(endpoint_id: str, at: datetime, ok: int = 0, failed: int = 0) -> tuple[int, int]:
+    """Count attempts' outcomes (one round trip); return (attempts, failures) in the window ending at `at`."""
     from redis.exceptions import RedisError
 
     bucket = int(at.timestamp()) // BUCKET_SECONDS
     key = _key(endpoint_id)
     try:
         pipe = _redis().pipeline(transaction=False)
-        pipe.hincrby(key, f"{bucket}:{'ok' if ok else 'fail'}", 1)
+        if ok:
+            pipe.hincrby(key, f"{bucket}:ok", ok)
+        if failed:
+            pipe.hincrby(key, f"{bucket}:fail", failed)
         pipe.expire(key, int(WINDOW.total_seconds()) + 60)
         pipe.hgetall(key)
-        fields = pipe.execute()[2]
+        fields = pipe.execute()[-1]
         attempts = failures = 0
         old = []
         for name, value in fields.items():
@@ -78,6 +81,25 @@ def count(endpoint_id: str, ok: bool, at: datetime) -> tuple[int, int]:
         log.warning("circuit breaker window for %s not counted: %s", endpoint_id, exc)
         return 0, 0
     return attempts, failures
+
+
+def count_successes(successes: dict[str, int], at: datetime) -> None:
+    """Add successes to the windows of several endpoints (one round trip). A success cannot open a
+    circuit, so a round counts them at its end, or just before its next failure to the same endpoint."""
+    from redis.exceptions import RedisError
+
+    successes = {k: v for k, v in successes.items() if v}
+    if not successes:
+        return
+    bucket = int(at.timestamp()) // BUCKET_SECONDS
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for endpoint_id, n in successes.items():
+            pipe.hincrby(_key(endpoint_id), f"{bucket}:ok", n)
+            pipe.expire(_key(endpoint_id), int(WINDOW.total_seconds()) + 60)
+        pipe.execute()
+    except RedisError as exc:
+        log.warning("circuit breaker windows not counted: %s", exc)
 
 
 def forget(endpoint_id: str) -> None:

@@ -409,6 +409,7 @@ def _round(delivery_ids: list[str], outcomes: dict[str, int], top_up: bool = Fal
     circuits: dict[str, tuple[str, datetime]] = {}  # endpoint id → its circuit's change
     done: list[_Send] = []
     left: list[str] = []
+    successes: dict[str, int] = {}  # endpoint id → successes not yet counted in its circuit's window
     for send in sends:
         change = circuits.get(send.endpoint_id)
         if change is not None and change[0] in ("open", "reopen"):
@@ -424,8 +425,12 @@ def _round(delivery_ids: list[str], outcomes: dict[str, int], top_up: bool = Fal
         ok = send.response.status is not None and 200 <= send.response.status < 300
         if send.probe:
             circuits[send.endpoint_id] = ("closed" if ok else "reopen", send.at)
-        elif change is None and circuit.trips(*circuit.count(send.endpoint_id, ok, send.at)) and not ok:
+        elif change is None and ok:
+            successes[send.endpoint_id] = successes.get(send.endpoint_id, 0) + 1
+        elif change is None and circuit.trips(*circuit.count(send.endpoint_id, send.at, failed=1,
+                                                             ok=successes.pop(send.endpoint_id, 0))):
             circuits[send.endpoint_id] = ("open", send.at)
+    circuit.count_successes(successes, clock.now())
     _record(done, deferred, circuits, outcomes)
     if left:  # give back the lease of what was not sent; the next round claims them again
         D = WebhookDelivery  # noqa: N806
