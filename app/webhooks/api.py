@@ -125,12 +125,8 @@ def publish_events(data: dict):
             problems.update({f"events[{index}].{k}": v for k, v in exc.errors.items()})
     if problems:
         raise Invalid("Some events cannot be published; none was.", errors=problems)
-    messages, created = [], 0
-    for event in data["events"]:
-        message, new = outbound.publish(tenant_id, event["type"], event["payload"], event["idempotency_key"])
-        messages.append(message)
-        created += new
-    return {"data": messages, "created": created}
+    published = outbound.publish_many(tenant_id, data["events"])
+    return {"data": [message for message, _ in published], "created": sum(new for _, new in published)}
 
 
 @blp.route("/events", methods=["GET"])

@@ -226,15 +226,16 @@ def _matching_endpoints(tenant_id: str, event_type: str) -> list[WebhookEndpoint
 
 
 def _add_message(tenant_id: str, event_type: str, payload: dict, idempotency_key: str | None,
-                 queued_until: Any) -> tuple[WebhookMessage, list[str]]:
-    """The message and its deliveries, in the caller's transaction (flushed)."""
+                 queued_until: Any, endpoints: list[WebhookEndpoint] | None = None) -> tuple[WebhookMessage, list[str]]:
+    """The message and its deliveries (to `endpoints`, else every subscribed one), in the caller's
+    transaction (flushed)."""
     now = clock.now()
     message = WebhookMessage(tenant_id=tenant_id, event_type=event_type, payload=payload,
                              idempotency_key=idempotency_key, created_at=now)
     db.session.add(message)
     db.session.flush()
     ids = []
-    for endpoint in _matching_endpoints(tenant_id, event_type):
+    for endpoint in _matching_endpoints(tenant_id, event_type) if endpoints is None else endpoints:
         delivery = WebhookDelivery(tenant_id=tenant_id, message_id=message.id, endpoint_id=endpoint.id,
                                    event_type=event_type, status="pending", attempts=0, next_attempt_at=now,
                                    queued_until=queued_until, created_at=now)
@@ -286,6 +287,37 @@ def publish(tenant_id: str, event_type: str, payload: dict[str, Any],
         return found, False
     enqueue(ids)
     return message, True
+
+
+def publish_many(tenant_id: str, events: list[dict[str, Any]]) -> list[tuple[WebhookMessage, bool]]:
+    """Publish a batch ({type, payload, idempotency_key}) in one transaction and one enqueue: all or
+    nothing. Returns (message, created) per event, in order; a repeated key returns the first message."""
+    for event in events:
+        check_publishable(event["type"], event["payload"], event.get("idempotency_key"))
+    out: list[tuple[WebhookMessage, bool]] = []
+    ids: list[str] = []
+    subscribed: dict[str, list[WebhookEndpoint]] = {}
+    queued_until = _queued_until()
+    try:
+        for event in events:
+            key = event.get("idempotency_key")
+            found = _existing(tenant_id, key) if key is not None else None
+            found = found or next((m for m, _ in out if key is not None and m.idempotency_key == key), None)
+            if found is not None:
+                out.append((found, False))
+                continue
+            if event["type"] not in subscribed:
+                subscribed[event["type"]] = _matching_endpoints(tenant_id, event["type"])
+            message, delivery_ids = _add_message(tenant_id, event["type"], jsonable(event["payload"]), key,
+                                                 queued_until, subscribed[event["type"]])
+            out.append((message, True))
+            ids.extend(delivery_ids)
+        db.session.commit()
+    except IntegrityError:  # a key published concurrently: one by one, each finds its first message
+        db.session.rollback()
+        return [publish(tenant_id, e["type"], e["payload"], e.get("idempotency_key")) for e in events]
+    enqueue(ids)
+    return out
 
 
 def _queued_until():

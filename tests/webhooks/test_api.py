@@ -68,6 +68,10 @@ def test_register_publish_and_follow_the_attempts(client, api, receiver):
     attempts = client.get(f"/api/v1/events/{message_id}/attempts", headers=headers).get_json()["data"]
     assert [(a["status"], a["http_status"], a["endpoint_id"]) for a in attempts] == [("succeeded", 200,
                                                                                       created["id"])]
+    twice = client.post("/api/v1/events", headers=headers, json={"events": [
+        {"type": "member.added", "payload": {"n": 2}, "idempotency_key": "m-2"},
+        {"type": "member.added", "payload": {"n": 2}, "idempotency_key": "m-2"}]}).get_json()
+    assert twice["created"] == 1 and twice["data"][0]["id"] == twice["data"][1]["id"]  # one message per key
 
 
 def test_bad_input_is_refused_with_reasons_and_nothing_is_published(client, api, receiver):
