@@ -164,6 +164,14 @@ def _clean(app: Flask, database: dict) -> None:
 
         get_redis().flushdb()
         ratelimit.reset()
+        # A test that made the limiter's Redis unreachable switches Flask-Limiter to its in-memory
+        # fallback for a while; flushing Redis does not empty that, so later tests would inherit its
+        # counts (and be refused pages). Start every test on the real storage with an empty fallback.
+        from app.extensions import limiter
+
+        limiter._storage_dead = False
+        if getattr(limiter, "_fallback_storage", None) is not None:
+            limiter._fallback_storage.reset()
 
 
 @pytest.fixture(autouse=True)
