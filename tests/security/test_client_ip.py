@@ -37,6 +37,6 @@ def test_forwarded_for_is_used_behind_one_trusted_proxy(app, database, redis_url
     finally:
         with proxied.app_context():
             db.engine.dispose()
-        from app.extensions import limiter
-
-        limiter.init_app(app)  # give the shared limiter back to the suite's app
+        # No limiter.init_app(app) here: it would install Flask-Limiter's hooks on the suite's app a
+        # second time (pages counted twice, API paths no longer skipped) for every later test. The
+        # shared limiter's storage is the same Redis either way.
