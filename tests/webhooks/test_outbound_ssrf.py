@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.errors import Invalid
 from app.extensions import db
-from app.webhooks import delivery, outbound, ssrf
+from app.webhooks import http, outbound, ssrf
 from app.webhooks.outbound_models import WebhookAttempt, WebhookDelivery
 from tests.webhooks import outbound_helpers as helpers
 from tests.webhooks.outbound_helpers import owner, run_jobs
@@ -121,20 +121,20 @@ def test_the_connection_is_pinned_to_the_checked_address(webhook_env, make, monk
     run_jobs()
     assert calls == ["hooks.example.test", "hooks.example.test"]  # at save, and at send; the socket never asks
     assert receiver.requests[0].headers["host"] == f"hooks.example.test:{receiver.port}"
-    assert delivery.pool_manager() is delivery.pool_manager()
+    assert http.pool_manager() is http.pool_manager()
 
 
 def test_https_connects_to_the_address_with_the_name_for_sni_and_the_certificate(monkeypatch):
     seen = {}
-    real = delivery.pool_manager().connection_from_host
+    real = http.pool_manager().connection_from_host
 
     def spy(host, port, scheme, pool_kwargs=None):
         seen.update(host=host, scheme=scheme, **(pool_kwargs or {}))
         return real(host, port, scheme, pool_kwargs=pool_kwargs)
 
-    monkeypatch.setattr(delivery.pool_manager(), "connection_from_host", spy)
+    monkeypatch.setattr(http.pool_manager(), "connection_from_host", spy)
     destination = ssrf.Destination("https", "hooks.example.test", 1, "/", "127.0.0.1", "hooks.example.test:1")
-    response = delivery.post(destination, b"{}", {}, 2)
+    response = http.post(destination, b"{}", {}, 2)
     assert response.status is None and "127.0.0.1" in response.error  # nothing listens there
     assert seen == {"host": "127.0.0.1", "scheme": "https", "server_hostname": "hooks.example.test",
                     "assert_hostname": "hooks.example.test"}
