@@ -21,13 +21,7 @@ FILTER_ARGS = ("tenant", "actor", "action", "outcome", "severity", "since", "unt
 def parse_filters(args: dict[str, str]) -> tuple[queries.AuditFilters, dict[str, str]]:
     """The shared filters plus the staff-only tenant filter (a slug or an id)."""
     filters, errors = forms.parse_filters(args)
-    tenant = args.get("tenant", "")
-    if tenant:
-        found = tenancy_queries.find_by_id_or_slug(tenant)
-        if found is None:
-            errors["tenant"] = f"No tenant has the slug or id {tenant!r}."
-        else:
-            filters.tenant_id = found.id
+    filters.tenant_id = tenancy_queries.tenant_filter(args.get("tenant", ""), errors)
     return filters, errors
 
 

@@ -36,6 +36,18 @@ def get_by_slug(slug: str) -> Tenant | None:
     return db.session.scalar(select(Tenant).where(Tenant.slug == slug))
 
 
+def tenant_filter(value: str, errors: dict[str, str], field: str = "tenant") -> str | None:
+    """A staff list's tenant filter (a slug or an id) as a tenant id; None when blank, and an error
+    under `field` when no tenant matches."""
+    if not value.strip():
+        return None
+    found = find_by_id_or_slug(value)
+    if found is None:
+        errors[field] = f"No tenant has the slug or id {value.strip()!r}."
+        return None
+    return found.id
+
+
 def find_by_id_or_slug(value: str) -> Tenant | None:
     """The tenant a person named by its id (ten_…) or its slug, as staff forms and filters accept."""
     value = value.strip()

@@ -291,9 +291,16 @@ def publish(tenant_id: str, event_type: str, payload: dict[str, Any],
 
 def publish_many(tenant_id: str, events: list[dict[str, Any]]) -> list[tuple[WebhookMessage, bool]]:
     """Publish a batch ({type, payload, idempotency_key}) in one transaction and one enqueue: all or
-    nothing. Returns (message, created) per event, in order; a repeated key returns the first message."""
-    for event in events:
-        check_publishable(event["type"], event["payload"], event.get("idempotency_key"))
+    nothing: an invalid event refuses the batch, naming each problem `events[<index>].<field>`. Returns
+    (message, created) per event, in order; a repeated key returns the first message."""
+    problems: dict[str, str] = {}
+    for index, event in enumerate(events):
+        try:
+            check_publishable(event["type"], event["payload"], event.get("idempotency_key"))
+        except Invalid as exc:
+            problems.update({f"events[{index}].{k}": v for k, v in exc.errors.items()})
+    if problems:
+        raise Invalid("Some events cannot be published; none was.", errors=problems)
     out: list[tuple[WebhookMessage, bool]] = []
     ids: list[str] = []
     subscribed: dict[str, list[WebhookEndpoint]] = {}

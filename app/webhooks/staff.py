@@ -28,15 +28,10 @@ class DeliveryFilters:
 
 def parse_filters(args: dict[str, str]) -> DeliveryFilters:
     """Filters from the query string; a bad value is named in `errors` (the list is then empty)."""
-    from app.tenancy.queries import find_by_id_or_slug
+    from app.tenancy.queries import tenant_filter
 
     filters = DeliveryFilters()
-    if tenant := args.get("tenant", "").strip():
-        found = find_by_id_or_slug(tenant)
-        if found is None:
-            filters.errors["tenant"] = f"No tenant has the slug or id {tenant!r}."
-        else:
-            filters.tenant_id = found.id
+    filters.tenant_id = tenant_filter(args.get("tenant", ""), filters.errors)
     if status := args.get("delivery_status", "").strip():
         if status not in DELIVERY_STATUSES:
             filters.errors["delivery_status"] = f"Status is one of {', '.join(DELIVERY_STATUSES)}."
