@@ -208,7 +208,7 @@ class Config:
                                                          or "5,300,1800,7200,18000,36000,36000").split(",")]
         self.WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 15.0)
         # Deliveries per job, and how long an enqueued delivery waits before the sweeper enqueues it again.
-        self.WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50)
+        self.WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 100)
         self.WEBHOOK_QUEUED_LEASE = env_int("WEBHOOK_QUEUED_LEASE", 60)
         # Outbound messages (payloads), their deliveries and attempts are deleted after this many days.
         self.WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)

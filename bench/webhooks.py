@@ -4,7 +4,8 @@ A local receiver (a threaded HTTP/1.1 server in its own process) answers 200 and
 `webhook-id`s. Then, for the same N messages:
 
 (a) baseline: one loop of a urllib3 connection pool (the HTTP library Tenantry uses) POSTs N bodies of
-    the same shape and size, each with its own webhook-id, straight to the receiver;
+    the same shape and size, each with its own webhook-id, straight to the receiver; run three times
+    (before (b), between (b) and (c), after (c)) and the median counts;
 (b) Tenantry end to end: N events are published through `POST /api/v1/events` (batches of 100, the API's maximum)
     to the app under gunicorn, with one endpoint pointing at the receiver and W webhook workers
     (`python worker.py webhooks`, RQ SimpleWorkers) delivering; the clock runs from the first publish
@@ -264,10 +265,11 @@ def main() -> None:
         env["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{work / 'bench.db'}"
         env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL") or start_redis(work, processes)
 
-        # (a) the baseline, twice (the first warms up); the second counts
+        # (a) the baseline: once to warm up, then before (b), between (b) and (c), and after (c); the median
+        # counts (this machine's speed drifts by a third between minutes; one reading would decide the ratio)
         baseline(receiver_port, min(200, messages))
         _receiver_call(receiver_port, "DELETE")
-        base_s = baseline(receiver_port, messages)
+        base_runs = [baseline(receiver_port, messages)]
         _receiver_call(receiver_port, "DELETE")  # reset before (b)
 
         # (b) Tenantry
@@ -302,6 +304,8 @@ def main() -> None:
         workers = processes[first_app_process + 1:]
         stop(workers)
         recorded = json.loads(_in_app(env, "_count_attempts"))
+        _receiver_call(receiver_port, "DELETE")
+        base_runs.append(baseline(receiver_port, messages))
 
         # (c) the delivery engine alone: N more events published while no worker runs, then the workers
         # start; the rate is taken between the receiver's first and last request
@@ -312,6 +316,8 @@ def main() -> None:
         start_workers(options.webhook_workers)
         drained = wait_for(receiver_port, messages, timeout=max(120.0, messages / 20))
         stop(processes[first_app_process:])
+        _receiver_call(receiver_port, "DELETE")
+        base_runs.append(baseline(receiver_port, messages))
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -321,13 +327,15 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
         shutil.rmtree(work, ignore_errors=True)
+    base_s = sorted(base_runs)[1]
     base_rate = messages / base_s
     rate = counts["distinct"] / tenantry_s
     ratio = rate / base_rate
     attempts = sum(recorded["attempts"].values())
     complete = counts["distinct"] >= messages
     drain_rate = (drained["distinct"] - 1) / drained["span_s"] if drained["span_s"] else 0.0
-    print(f"baseline (one urllib3 pool loop): {messages} messages in {base_s:.2f} s = {base_rate:8.0f} msg/s")
+    print(f"baseline (one urllib3 pool loop): {messages} messages in {base_s:.2f} s = {base_rate:8.0f} msg/s "
+          f"(median of {', '.join(f'{messages / s:.0f}' for s in base_runs)})")
     print(f"Tenantry ({options.webhook_workers} webhook workers, {options.workers} gunicorn workers): "
           f"{counts['distinct']} of {messages} distinct ids received in {tenantry_s:.2f} s = {rate:8.0f} msg/s "
           f"(published in {published_s:.2f} s; {counts['total']} requests received; publish errors "
@@ -344,7 +352,8 @@ def main() -> None:
         "target_met": ratio >= TARGET_RATIO, "messages": messages, "received_distinct": counts["distinct"],
         "received_total": counts["total"], "complete": complete, "tenantry_msg_per_s": round(rate, 1),
         "baseline_msg_per_s": round(base_rate, 1), "tenantry_s": round(tenantry_s, 2),
-        "publish_s": round(published_s, 2), "baseline_s": round(base_s, 2), "attempts_recorded": attempts,
+        "publish_s": round(published_s, 2), "baseline_s": round(base_s, 2),
+        "baseline_runs_msg_per_s": [round(messages / s, 1) for s in base_runs], "attempts_recorded": attempts,
         "attempts_by_status": recorded["attempts"], "deliveries_by_status": recorded["deliveries"],
         "delivery_only_msg_per_s": round(drain_rate, 1), "delivery_only_ratio": round(drain_rate / base_rate, 3),
         "delivery_only_complete": drained["distinct"] >= messages,

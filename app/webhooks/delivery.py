@@ -33,13 +33,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 
 from app import clock
 from app.audit.service import iso
+from app.db import new_id
 from app.extensions import db
 from app.security import Actor
-from app.webhooks import circuit, outbound, signing, ssrf
+from app.webhooks import circuit, endpoint_limit, outbound, signing, ssrf
 from app.webhooks.http import MAX_ERROR, Response, post, retry_after
 from app.webhooks.outbound_models import (
     WebhookAttempt,
@@ -96,31 +97,15 @@ def _claim(delivery_id: str) -> bool:
     return bool(_claim_many([delivery_id], now, _lease(now)))
 
 
-def _throttled(endpoint: WebhookEndpoint) -> bool:
-    """True if the endpoint's messages-per-second limit is used up for this second (Redis counter)."""
-    if not endpoint.rate_limit:
-        return False
-    from redis.exceptions import RedisError
-
-    from app.queue import get_redis
-
-    key = f"whrl:{{{endpoint.id}}}:{int(clock.now().timestamp())}"
-    try:
-        pipe = get_redis().pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 5)
-        count = pipe.execute()[0]
-    except RedisError:
-        return False  # fail open: the limit protects the receiver, not us
-    return count > endpoint.rate_limit
-
-
 @dataclass
 class _Send:
     """One claimed delivery of a round, ready to POST, and then what came of it."""
 
     delivery_id: str
     endpoint_id: str
+    tenant_id: str
+    message_id: str
+    attempts: int  # made before this one (the delivery is leased: no one else changes it meanwhile)
     destination: ssrf.Destination | None
     body: bytes
     headers: dict[str, str]
@@ -161,7 +146,7 @@ def _prepare(delivery_ids: list[str], now: datetime, outcomes: dict[str, int]) -
                 _push_back(delivery, until)
                 _tally(outcomes, "circuit_open")
                 continue
-            if _throttled(endpoint):
+            if endpoint_limit.used_up(endpoint):
                 _push_back(delivery, now + timedelta(seconds=1 + random.random() / 2))
                 _tally(outcomes, "throttled")
                 continue
@@ -174,7 +159,7 @@ def _prepare(delivery_ids: list[str], now: datetime, outcomes: dict[str, int]) -
             destination, blocked, keys = checked[endpoint.id]
             message = messages[delivery.message_id]
             body = body_of(message)
-            send = _Send(delivery.id, endpoint.id, destination, body,
+            send = _Send(delivery.id, endpoint.id, delivery.tenant_id, message.id, delivery.attempts, destination, body,
                          signing.headers(message.id, timestamp, body, keys), probe)
             if destination is None:
                 send.response, send.at = Response(error=blocked), now
@@ -186,10 +171,11 @@ def _prepare(delivery_ids: list[str], now: datetime, outcomes: dict[str, int]) -
     return sends
 
 
-def _apply(delivery: WebhookDelivery, endpoint: WebhookEndpoint, send: _Send) -> str:
-    """Record one attempt and move the delivery and its endpoint on (in the caller's transaction)."""
+def _apply(send: _Send, endpoint: WebhookEndpoint) -> tuple[dict, dict, str]:
+    """One answer: the attempt row to insert, the delivery's new state, and that status; moves the endpoint
+    on (failing since, disabled) in the caller's transaction."""
     response, now = send.response, send.at
-    number = delivery.attempts + 1
+    number = send.attempts + 1
     succeeded = response.status is not None and 200 <= response.status < 300
     next_at = None
     if succeeded:
@@ -207,32 +193,31 @@ def _apply(delivery: WebhookDelivery, endpoint: WebhookEndpoint, send: _Send) ->
         if now - endpoint.failing_since >= limit:
             hours = int(limit.total_seconds() // 3600)
             outbound.disable(SYSTEM, endpoint, f"Every attempt failed for {hours} hours, without a success.")
-    db.session.add(WebhookAttempt(
-        tenant_id=delivery.tenant_id, delivery_id=delivery.id, message_id=delivery.message_id,
-        endpoint_id=delivery.endpoint_id, attempt=number, status=status, http_status=response.status,
-        response_headers=response.headers, response_body=response.body, duration_ms=response.duration_ms,
-        error=response.error or ("" if succeeded else f"HTTP {response.status}"), next_attempt_at=next_at,
-        created_at=now,
-    ))
-    delivery.status, delivery.attempts, delivery.last_attempt_at = status, number, now
-    delivery.next_attempt_at, delivery.locked_until, delivery.queued_until = next_at, None, None
+    attempt = {
+        "id": new_id(WebhookAttempt.id_prefix), "tenant_id": send.tenant_id, "delivery_id": send.delivery_id,
+        "message_id": send.message_id, "endpoint_id": send.endpoint_id, "attempt": number, "status": status,
+        "http_status": response.status, "response_headers": response.headers, "response_body": response.body,
+        "duration_ms": response.duration_ms,
+        "error": response.error or ("" if succeeded else f"HTTP {response.status}"),
+        "next_attempt_at": next_at, "created_at": now,
+    }
+    state = {"id": send.delivery_id, "status": status, "attempts": number, "last_attempt_at": now,
+             "next_attempt_at": next_at, "locked_until": None, "queued_until": None}
     if not succeeded:
-        log.info("webhook %s to %s: attempt %d failed (%s), %s", delivery.message_id, delivery.endpoint_id, number,
+        log.info("webhook %s to %s: attempt %d failed (%s), %s", send.message_id, send.endpoint_id, number,
                  response.status or response.error[:100], status if next_at is None else f"retry at {iso(next_at)}")
-    return status
+    return attempt, state, status
 
 
 def _record(sends: list[_Send], deferred: dict[str, datetime], circuits: dict[str, tuple[str, datetime]],
             outcomes: dict[str, int]) -> None:
     """Store a round's attempts, the deliveries pushed back by a circuit that opened during it, and circuit
-    changes: one transaction (one delivery at a time if that fails, so one bad row spoils nothing else)."""
+    changes: one transaction (one delivery at a time if that fails, so one bad row spoils nothing else).
+    Attempts are one multi-row INSERT and deliveries one UPDATE by primary key, run for every row."""
     D, E = WebhookDelivery, WebhookEndpoint  # noqa: N806
 
     def write(part: list[_Send], part_deferred: dict[str, datetime], part_circuits: dict) -> list[str]:
-        ids = [s.delivery_id for s in part] + list(part_deferred)
-        deliveries = {d.id: d for d in db.session.scalars(
-            select(D).where(D.id.in_(ids)).execution_options(populate_existing=True))}
-        endpoint_ids = {d.endpoint_id for d in deliveries.values()} | set(part_circuits)
+        endpoint_ids = {s.endpoint_id for s in part} | set(part_circuits)
         endpoints = {e.id: e for e in db.session.scalars(
             select(E).where(E.id.in_(endpoint_ids)).execution_options(populate_existing=True))}
         for endpoint_id, (change, at) in part_circuits.items():
@@ -243,11 +228,16 @@ def _record(sends: list[_Send], deferred: dict[str, datetime], circuits: dict[st
                 circuit.open_(endpoint, at, "the probe failed")
             elif change == "open" and endpoint.circuit_state == "closed":
                 circuit.open_(endpoint, at, f"≥{circuit.FAILURE_RATIO:.0%} of the last attempts failed")
-        statuses = [_apply(deliveries[s.delivery_id], endpoints[s.endpoint_id], s) for s in part]
-        for delivery_id, until in part_deferred.items():
-            _push_back(deliveries[delivery_id], until)
+        applied = [_apply(s, endpoints[s.endpoint_id]) for s in part]
+        if applied:
+            db.session.execute(insert(WebhookAttempt), [a for a, _, _ in applied])
+            db.session.execute(update(D), [d for _, d, _ in applied])
+        if part_deferred:
+            db.session.execute(update(D), [
+                {"id": i, "next_attempt_at": until, "locked_until": None, "queued_until": None}
+                for i, until in part_deferred.items()])
         db.session.commit()
-        return statuses + ["circuit_open"] * len(part_deferred)
+        return [status for _, _, status in applied] + ["circuit_open"] * len(part_deferred)
 
     try:
         for status in write(sends, deferred, circuits):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import ID_LENGTH, PublicIdMixin, TenantScopedMixin
 from app.extensions import db
@@ -100,6 +100,9 @@ class WebhookDelivery(PublicIdMixin, TenantScopedMixin, db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
     last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column()
+    # Not read anywhere: it tells the session that messages are inserted before their deliveries, so a
+    # batch of both is flushed as two multi-row INSERTs in that order.
+    message: Mapped[WebhookMessage] = relationship(lazy="raise")
 
 
 class WebhookAttempt(PublicIdMixin, TenantScopedMixin, db.Model):
