@@ -61,6 +61,22 @@ class WebhookEventType(db.Model):
     created_at: Mapped[datetime] = mapped_column()
 
 
+class WebhookTenantEventType(PublicIdMixin, TenantScopedMixin, db.Model):
+    """An event type a tenant defined for the events it publishes itself (`POST /api/v1/events`); its
+    endpoints subscribe to it like to the catalogue's. Names never shadow the catalogue's."""
+
+    __tablename__ = "webhook_tenant_event_types"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id_prefix = "etp"
+
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    example: Mapped[dict] = mapped_column(default=dict)
+    deprecated: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+
 class WebhookMessage(PublicIdMixin, TenantScopedMixin, db.Model):
     """One event to send: its id is the `webhook-id` on every attempt to every endpoint."""
 
