@@ -25,7 +25,7 @@ from app.errors import Invalid, NotFound
 from app.events.models import OutboxEvent
 from app.extensions import db
 from app.security import Actor
-from app.webhooks import catalogue, secrets, signing, ssrf
+from app.webhooks import catalogue, event_types, secrets, signing, ssrf
 from app.webhooks.outbound_models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ ROTATION_GRACE = timedelta(hours=24)  # the old secret keeps signing this long a
 # --- endpoints ---------------------------------------------------------------------------------------
 
 
-def _clean_endpoint(data: dict[str, Any], partial: bool = False) -> dict[str, Any]:
+def _clean_endpoint(data: dict[str, Any], tenant_id: str, partial: bool = False) -> dict[str, Any]:
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
     if "url" in data or not partial:
@@ -59,7 +59,7 @@ def _clean_endpoint(data: dict[str, Any], partial: bool = False) -> dict[str, An
             if not isinstance(types, list | tuple) or not all(isinstance(t, str) for t in types):
                 errors["event_types"] = "A list of event type names."
             else:
-                unknown = sorted(set(types) - catalogue.known_types())
+                unknown = sorted(set(types) - event_types.known_types(tenant_id))
                 if unknown:
                     errors["event_types"] = f"Unknown event types: {', '.join(unknown)}."
                 types = sorted(set(types))
@@ -108,7 +108,7 @@ def _check_plan_allows_another(tenant_id: str) -> None:
 def create_endpoint(actor: Actor, tenant_id: str, data: dict[str, Any]) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint (URL checked against the SSRF guard). Returns it and its signing secret,
     which is shown once and stored only encrypted."""
-    fields = _clean_endpoint(data)
+    fields = _clean_endpoint(data, tenant_id)
     _check_plan_allows_another(tenant_id)
     secret = signing.generate_secret()
     now = clock.now()
@@ -126,7 +126,7 @@ def create_endpoint(actor: Actor, tenant_id: str, data: dict[str, Any]) -> tuple
 def update_endpoint(actor: Actor, tenant_id: str, endpoint_id: str, data: dict[str, Any]) -> WebhookEndpoint:
     """Change an endpoint's URL, description, event types or rate limit."""
     endpoint = get_endpoint(tenant_id, endpoint_id)
-    fields = _clean_endpoint(data, partial=True)
+    fields = _clean_endpoint(data, tenant_id, partial=True)
     changes = {k: [getattr(endpoint, k), v] for k, v in fields.items() if getattr(endpoint, k) != v}
     for key, value in fields.items():
         setattr(endpoint, key, value)
@@ -276,7 +276,7 @@ def publish(tenant_id: str, event_type: str, payload: dict[str, Any],
 
     Returns (message, created); the same idempotency key for the tenant returns the first message.
     """
-    check_publishable(event_type, payload, idempotency_key)
+    check_publishable(event_type, payload, idempotency_key, event_types.known_types(tenant_id))
     if idempotency_key is not None and (found := _existing(tenant_id, idempotency_key)) is not None:
         return found, False
     try:
@@ -297,7 +297,7 @@ def publish_many(tenant_id: str, events: list[dict[str, Any]]) -> list[tuple[Web
     nothing: an invalid event refuses the batch, naming each problem `events[<index>].<field>`. Returns
     (message, created) per event, in order; a repeated key returns the first message."""
     problems: dict[str, str] = {}
-    types = catalogue.known_types()
+    types = event_types.known_types(tenant_id)
     for index, event in enumerate(events):
         try:
             check_publishable(event["type"], event["payload"], event.get("idempotency_key"), types)

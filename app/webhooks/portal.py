@@ -14,7 +14,7 @@ from app.errors import Invalid, ServiceError
 from app.security import current_actor, tenant_permission
 from app.tenancy.models import Tenant
 from app.web import int_arg, is_partial_request, redirect_to, render, toast
-from app.webhooks import outbound, queries, replay
+from app.webhooks import event_types, outbound, queries, replay
 from app.webhooks.outbound_models import DELIVERY_STATUSES, WebhookEndpoint
 
 bp = Blueprint("webhooks_portal", __name__, url_prefix="/t/<slug>/webhooks")
@@ -60,7 +60,7 @@ def _form_page(tenant: Tenant, endpoint: WebhookEndpoint | None = None, status: 
                     "rate_limit": "" if endpoint.rate_limit is None else str(endpoint.rate_limit)}
     template = "portal/webhooks/edit.html" if endpoint else "portal/webhooks/new.html"
     return render(template, "portal/webhooks/_form.html", status=status, tenant=tenant, endpoint=endpoint,
-                  errors=errors or {}, form=form, event_types=queries.event_types(include_deprecated=False))
+                  errors=errors or {}, form=form, event_types=event_types.listing(tenant.id, include_deprecated=False))
 
 
 def _secret_page(tenant: Tenant, endpoint: WebhookEndpoint, secret: str, status: int = 201,
