@@ -71,6 +71,7 @@ def init_api(app: Flask) -> None:
     from app.tenancy.api import blp as tenancy_api
     from app.usage.api import blp as usage_api
     from app.webhooks.api import blp as webhooks_api
+    from app.webhooks.event_types_api import blp as webhook_event_types_api
 
     # Query strings are strict like JSON bodies: a misspelt parameter (?limt=5) is a 422 naming it, not
     # silently ignored (webargs' default drops unknown query parameters). Headers stay lenient.
@@ -84,7 +85,7 @@ def init_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
                                                        "description": "A tenant API key, tnt_live_…"})
     api.spec.components.schema("Problem", schema=schemas.ProblemSchema)
-    for blueprint in (tenancy_api, keys_api, usage_api, webhooks_api):
+    for blueprint in (tenancy_api, keys_api, usage_api, webhooks_api, webhook_event_types_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # Bearer keys only, never cookies: nothing to forge
     # API limits are the request gate's (app/ratelimit), in its one round trip: Flask-Limiter's hooks are

@@ -14,7 +14,6 @@ from app.security import api_scope, current_actor
 from app.webhooks import outbound, queries, replay
 from app.webhooks.schemas import (
     EventSchema,
-    EventTypeSchema,
     MessageListArgs,
     PublishArgs,
     PublishedSchema,
@@ -31,7 +30,6 @@ blp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1",
 EndpointList = list_schema(WebhookEndpointSchema, "WebhookEndpointList")
 MessageList = list_schema(EventSchema, "EventList")
 AttemptList = list_schema(WebhookAttemptSchema, "WebhookAttemptList")
-EventTypeList = list_schema(EventTypeSchema, "EventTypeList")
 
 
 @blp.route("/webhooks/endpoints", methods=["GET"])
@@ -135,15 +133,6 @@ def list_events(limit: int, starting_after: str | None = None, type: str | None 
 def list_attempts(message_id: str, limit: int, starting_after: str | None = None):
     """Every attempt to deliver one event, to each endpoint: HTTP status, answer (first 20 KB), time."""
     return list_body(queries.attempts_slice(g.actor.tenant_id, message_id, limit, starting_after))
-
-
-@blp.route("/event-types", methods=["GET"])
-@api_scope("webhooks:read")
-@blp.response(200, EventTypeList)
-def list_event_types():
-    """The catalogue of event types endpoints can subscribe to, with an example payload each."""
-    types = queries.event_types()
-    return {"object": "list", "data": types, "has_more": False}
 
 
 def _with_secret(endpoint, secret: str) -> dict:

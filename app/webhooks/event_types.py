@@ -26,7 +26,10 @@ from app.security import Actor
 from app.webhooks import catalogue
 from app.webhooks.outbound_models import WebhookEventType, WebhookTenantEventType
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
+# The names POST /api/v1/events and the endpoint schemas accept (app.webhooks.schemas.EVENT_TYPE), each
+# word starting with a letter or digit.
+NAME = re.compile(r"^[a-z0-9][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*)+$")
+NAME_LENGTH = (3, 120)
 MAX_PER_TENANT = 200
 MAX_EXAMPLE_BYTES = 16 * 1024
 
@@ -73,8 +76,8 @@ def _clean(data: dict[str, Any], partial: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "name" in data or not partial:
         name = str(data.get("name") or "").strip()
-        if not 3 <= len(name) <= 120 or not NAME.match(name):
-            errors["name"] = ("Lowercase words separated by dots, like order.shipped (letters, digits, - and _; "
+        if not is_name(name):
+            errors["name"] = ("Lowercase words separated by dots, like order.shipped (letters, digits and _; "
                               "3 to 120 characters).")
         elif name in catalogue.known_types():
             errors["name"] = f"{name} is one of Tenantry's own event types; choose another name."
@@ -83,6 +86,8 @@ def _clean(data: dict[str, Any], partial: bool) -> dict[str, Any]:
         description = str(data.get("description") or "").strip()
         if len(description) > 500:
             errors["description"] = "At most 500 characters."
+        elif "\x00" in description:
+            errors["description"] = "No NUL characters."
         out["description"] = description
     if "example" in data:
         example = data.get("example")
@@ -92,6 +97,8 @@ def _clean(data: dict[str, Any], partial: bool) -> dict[str, Any]:
             errors["example"] = "A JSON object."
         elif len(json.dumps(jsonable(example)).encode()) > MAX_EXAMPLE_BYTES:
             errors["example"] = f"At most {MAX_EXAMPLE_BYTES // 1024} KB."
+        elif _has_nul(example):  # PostgreSQL's JSONB cannot store \u0000
+            errors["example"] = "No NUL characters (\\u0000) in keys or strings."
         out["example"] = jsonable(example) if isinstance(example, dict) else example
     if "deprecated" in data:
         if not isinstance(data["deprecated"], bool):
@@ -102,10 +109,28 @@ def _clean(data: dict[str, Any], partial: bool) -> dict[str, Any]:
     return out
 
 
+def is_name(name: Any) -> bool:
+    """A well-formed event type name (whether or not it exists)."""
+    return isinstance(name, str) and NAME_LENGTH[0] <= len(name) <= NAME_LENGTH[1] and bool(NAME.match(name))
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def get(tenant_id: str, name: str) -> WebhookTenantEventType:
-    """One of the tenant's own types by name; NotFound otherwise (the catalogue's cannot be changed)."""
-    found = db.session.scalar(select(WebhookTenantEventType).where(WebhookTenantEventType.tenant_id == tenant_id,
-                                                                   WebhookTenantEventType.name == name))
+    """One of the tenant's own types by name; NotFound otherwise (the catalogue's cannot be changed), also
+    for a malformed name, which is never sent to the database."""
+    found = None
+    if is_name(name):
+        found = db.session.scalar(select(WebhookTenantEventType).where(WebhookTenantEventType.tenant_id == tenant_id,
+                                                                       WebhookTenantEventType.name == name))
     if found is None:
         raise NotFound("No such event type of yours (Tenantry's own types cannot be changed).")
     return found
@@ -120,6 +145,9 @@ def create(actor: Actor, tenant_id: str, data: dict[str, Any]) -> WebhookTenantE
                               .where(WebhookTenantEventType.tenant_id == tenant_id))
     if count >= MAX_PER_TENANT:
         raise Conflict(f"A tenant may define at most {MAX_PER_TENANT} event types; delete one first.")
+    if db.session.scalar(select(WebhookTenantEventType.id).where(WebhookTenantEventType.tenant_id == tenant_id,
+                                                                 WebhookTenantEventType.name == fields["name"])):
+        raise _taken(fields["name"])
     now = clock.now()
     event_type = WebhookTenantEventType(tenant_id=tenant_id, created_at=now, updated_at=now,
                                         **{"description": "", "example": {}, "deprecated": False, **fields})
@@ -128,12 +156,17 @@ def create(actor: Actor, tenant_id: str, data: dict[str, Any]) -> WebhookTenantE
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict(f"You already have an event type named {fields['name']}.") from None
+        raise _taken(fields["name"]) from None
     audit.record(actor, "webhook_event_type.created", tenant_id=tenant_id,
                  targets=[Target("webhook_event_type", event_type.id, event_type.name)],
                  changes={k: [None, v] for k, v in fields.items()})
     db.session.commit()
     return event_type
+
+
+def _taken(name: str) -> Conflict:
+    message = f"You already have an event type named {name}."
+    return Conflict(message, errors={"name": message})
 
 
 def update(actor: Actor, tenant_id: str, name: str, data: dict[str, Any]) -> WebhookTenantEventType:

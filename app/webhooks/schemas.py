@@ -101,6 +101,37 @@ class EventTypeSchema(Schema):
     description = fields.String(dump_only=True)
     example = fields.Dict(dump_only=True)
     deprecated = fields.Boolean(dump_only=True)
+    source = fields.String(dump_only=True, metadata={
+        "enum": ["platform", "tenant"],
+        "description": "platform: Tenantry's catalogue (read-only); tenant: one you defined for your own events."})
+    created_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+# A tenant-defined event type's name (app.webhooks.event_types.NAME): lowercase words separated by dots.
+EVENT_TYPE_NAME = r"^[a-z0-9][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*)+$"
+
+
+class StrictBoolean(fields.Boolean):
+    """true or false only (marshmallow's Boolean also takes 1, "yes", "on" …)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class EventTypeUpdateArgs(Schema):
+    description = fields.String(validate=validate.Length(max=500))
+    example = fields.Dict(metadata={"description": "An example payload: a JSON object of at most 16 KB."})
+    deprecated = StrictBoolean(metadata={"description": "Deprecated types stay publishable but are no longer "
+                                                        "offered when endpoints choose their types."})
+
+
+class EventTypeCreateArgs(EventTypeUpdateArgs):
+    name = fields.String(required=True, validate=[
+        validate.Length(min=3, max=120),
+        validate.Regexp(EVENT_TYPE_NAME, error="Lowercase words separated by dots, like order.shipped.")],
+        metadata={"description": "Not one of Tenantry's own types; unique among yours."})
 
 
 class MessageListArgs(CursorArgs):

@@ -18,7 +18,7 @@ from app.security import Actor
 from app.tenancy import service as tenancy_service
 
 RUNTIME_VALIDATED = {"/api/v1/usage/events", "/api/v1/events", "/api/v1/webhooks/endpoints",
-                     "/api/v1/webhooks/endpoints/{endpoint_id}"}
+                     "/api/v1/webhooks/endpoints/{endpoint_id}", "/api/v1/event-types"}
 SETTINGS = {"max_examples": 30, "deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": True}
 
 
@@ -55,7 +55,8 @@ def check(case) -> None:
     if case.operation.path in RUNTIME_VALIDATED:
         # A schema-valid body here names something only known at run time — a metric or event type the
         # operator defined, or a URL that must resolve to a public https address — which no static
-        # document can enumerate: a generated one is rightly a 422. Every other check holds.
+        # document can enumerate: a generated one is rightly a 422 — or a 409 for an event type name that
+        # the tenant already defined, or that shadows the catalogue (422). Every other check holds.
         excluded.append(positive_data_acceptance)
     case.call_and_validate(excluded_checks=excluded)
 

@@ -19,7 +19,8 @@ from app.webhooks.outbound_models import WebhookEndpoint
 # URL argument → which of tenant B's objects fills it. A new route with an id argument that is not
 # here fails test_every_tenant_route_argument_is_covered until it is added.
 ARGUMENTS = {"membership_id": "membership", "invitation_id": "invitation", "key_id": "key", "event_id": "event",
-             "request_id": "request", "endpoint_id": "webhook_endpoint", "message_id": "webhook_message"}
+             "request_id": "request", "endpoint_id": "webhook_endpoint", "message_id": "webhook_message",
+             "name": "webhook_event_type"}
 
 
 def _tenant_rules(app, prefix: str):
@@ -42,6 +43,9 @@ def _objects_of(tenant) -> dict[str, str]:
     db.session.add(endpoint)
     db.session.commit()
     message, _ = outbound.publish(tenant.id, "member.added", {"of": tenant.slug})
+    from app.webhooks import event_types
+
+    own_type = event_types.create(system, tenant.id, {"name": f"{tenant.slug.replace('-', '_')}.private_event"})
     return {
         "membership": tenancy_queries.members(tenant.id)[0].id,
         "invitation": invitation.id,
@@ -50,6 +54,7 @@ def _objects_of(tenant) -> dict[str, str]:
         "request": request["request_id"],
         "webhook_endpoint": endpoint.id,
         "webhook_message": message.id,
+        "webhook_event_type": own_type.name,
     }
 
 
