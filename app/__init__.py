@@ -40,7 +40,7 @@ def create_app(config: Any = None) -> Flask:
 
 
 MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api", "ratelimit", "usage", "requestlog",
-                 "webhooks")
+                 "webhooks", "billing")
 
 
 def _import_models() -> None:

@@ -1,4 +1,4 @@
-"""Flask commands: demo seed, create-admin, audit verify, scheduler."""
+"""Flask commands: demo seed, create-admin, audit verify, billing run, scheduler."""
 
 from __future__ import annotations
 
@@ -82,5 +82,7 @@ def scheduler() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (demo_cli, audit_cli, create_admin, scheduler):
+    from app.billing.cli import billing_cli
+
+    for command in (demo_cli, audit_cli, create_admin, scheduler, billing_cli):
         app.cli.add_command(command)

@@ -215,6 +215,14 @@ class Config:
         # Endpoints that answer nothing but failures for this long are disabled (a success resets it).
         self.WEBHOOK_AUTO_DISABLE_AFTER = timedelta(hours=env_int("WEBHOOK_AUTO_DISABLE_HOURS", 120))
 
+        # Billing: drafts are finalized this long after their usage window ends (late usage still counts); a
+        # subscription whose payment fails (or whose trial ends with no way to pay) is past_due for this long
+        # before dunning acts; the seller's country (two letters) turns on EU reverse charge for businesses
+        # with a tax id in another EU country.
+        self.BILLING_FINALIZE_GRACE = timedelta(minutes=env_int("BILLING_FINALIZE_GRACE_MINUTES", 60))
+        self.BILLING_PAST_DUE_GRACE = timedelta(days=env_int("BILLING_PAST_DUE_GRACE_DAYS", 7))
+        self.BILLING_SELLER_COUNTRY = (env_str("BILLING_SELLER_COUNTRY") or "").upper()
+
         self.INVITATION_TTL = timedelta(days=7)
         self.MAX_KEY_ROLL_GRACE = timedelta(days=7)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from app.api import jobs as api_jobs
 from app.auth import jobs as auth_jobs
+from app.billing import jobs as billing_jobs
 from app.ratelimit import jobs as ratelimit_jobs
 from app.requestlog import jobs as requestlog_jobs
 from app.usage import jobs as usage_jobs
@@ -38,6 +39,8 @@ JOBS: list[Periodic] = [
     Periodic(webhook_jobs.fan_out_outbox, "webhooks", interval=5),
     Periodic(webhook_jobs.sweep_deliveries, "webhooks", interval=5),
     Periodic(webhook_jobs.prune_webhook_messages, "low", interval=3600),
+    Periodic(billing_jobs.billing_run, "billing", cron="5 0 * * *", timeout=3600),
+    Periodic(billing_jobs.finalize_due, "billing", interval=900),
 ]
 
 

@@ -11,6 +11,10 @@ from app.webhooks.outbound_models import WebhookEventType
 
 _MEM = "mem_01jd0000000000000000000000"
 _USR = "usr_01jd0000000000000000000000"
+_INV = {"id": "inv_01jd0000000000000000000000", "number": "INV-2026-000123", "status": "draft", "currency": "USD",
+        "subtotal": 4900, "discount": 0, "tax": 0, "total": 4900, "amount_due": 4900}
+_SUB = {"id": "sub_01jd0000000000000000000000", "plan": "pro", "interval": "monthly", "status": "active",
+        "cancel_at_period_end": False}
 _KEY = {"id": "key_01jd0000000000000000000000", "name": "CI", "prefix": "tnt_live_ab12"}
 
 EVENT_TYPES: dict[str, tuple[str, dict]] = {
@@ -28,6 +32,24 @@ EVENT_TYPES: dict[str, tuple[str, dict]] = {
     "endpoint.disabled": ("A webhook endpoint was disabled (it answered 410 Gone, or failed for days).",
                           {"endpoint_id": "ep_01jd0000000000000000000000", "url": "https://example.com/webhooks",
                            "reason": "The endpoint answered 410 Gone."}),
+    "invoice.created": ("An invoice was opened as a draft for a subscription period.", {"invoice": _INV}),
+    "invoice.finalized": ("An invoice was finalized: numbered, immutable and due.",
+                          {"invoice": _INV | {"status": "open"}}),
+    "invoice.paid": ("An invoice was paid (or nothing was due).",
+                     {"invoice": _INV | {"status": "paid", "amount_due": 0}, "how": "manual"}),
+    "invoice.voided": ("An invoice was voided; it owes nothing.",
+                       {"invoice": _INV | {"status": "void"}, "reason": "duplicate"}),
+    "invoice.payment_failed": ("Collecting an invoice failed (e.g. no payment method).",
+                               {"invoice": _INV | {"status": "open"}, "reason": "no_payment_method"}),
+    "subscription.created": ("A tenant subscribed to a plan (trialing or active).", {"subscription": _SUB}),
+    "subscription.updated": ("A subscription changed: plan, interval, status, renewal, trial end or coupon.",
+                             {"subscription": _SUB, "reason": "upgraded"}),
+    "subscription.canceled": ("A subscription ended.",
+                              {"subscription": _SUB | {"status": "canceled"}, "reason": "canceled"}),
+    "credit_note.created": ("A credit note (refund or correction) was issued against an invoice.",
+                            {"credit_note": {"id": "cn_01jd0000000000000000000000", "number": "CN-2026-000001",
+                                             "amount": 1000, "tax_amount": 0, "currency": "USD",
+                                             "reason": "order_change"}, "invoice": _INV | {"status": "paid"}}),
 }
 
 

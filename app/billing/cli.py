@@ -1,0 +1,34 @@
+"""`flask billing run`: the billing run from the command line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+from flask.cli import AppGroup
+
+billing_cli = AppGroup("billing", help="Subscriptions and invoices.")
+
+
+@billing_cli.command("run")
+@click.option("--date", "run_date", default=None, help="Close periods that ended by the end of this UTC day "
+              "(YYYY-MM-DD; default today).")
+def billing_run(run_date: str | None) -> None:
+    """Renew subscriptions whose period ended, open their invoices and finalize due drafts."""
+    from app.billing import run
+    from app.security import Actor
+
+    day = None
+    if run_date:
+        try:
+            day = datetime.strptime(run_date, "%Y-%m-%d").date()
+        except ValueError:
+            raise click.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
+    report = run.run(day, Actor.system("cli"))
+    click.echo(f"Billing run {report.run_date}: {report.periods_closed} period(s) closed, "
+               f"{report.invoices_created} invoice(s) created, {report.finalized} finalized, "
+               f"{report.skipped} already done, {len(report.failed)} failed.")
+    for subject in report.failed:
+        click.echo(f"FAILED {subject} (recorded; the next run retries it)")
+    if report.failed:
+        raise SystemExit(1)

@@ -1,0 +1,206 @@
+"""Computing invoices: open a draft for a subscription period and price its lines.
+
+Lines, in order: the subscription fee for the period (in advance), proration lines the subscription had
+pending, overage per metric for the closed usage window (in arrears: units beyond the plan's included
+quota × the plan's unit price, from the usage rollup tables), the coupon discount (before tax, on the
+subtotal of those lines), and one tax line. Every line is in integer minor units and the total is the
+sum of the lines, always. A draft is priced again when it is finalized, so usage that arrived during
+the finalization grace is billed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+
+from app import clock
+from app.billing import tax as tax_service
+from app.billing.common import coupon_discount, history, invoice_changed, mrr, percent_of, plan_price
+from app.billing.invoice_models import Invoice, InvoiceLine
+from app.billing.models import Coupon, Subscription
+from app.extensions import db
+from app.plans.models import Plan
+from app.security import Actor
+from app.usage.models import UsageDaily, UsageMetric, UsageUniqueValue
+
+COMPUTED = ("subscription", "overage", "discount", "tax")  # kinds rebuilt each time a draft is priced
+DAYS_PER_MONTH = Decimal("30.436875")  # 365.2425 / 12
+
+
+def span(start: datetime, end: datetime) -> str:
+    return f"{start:%d %b %Y} – {end:%d %b %Y}"
+
+
+def open_invoice(sub: Subscription, actor: Actor, reason: str, period_start: datetime, period_end: datetime, *,
+                 charge_fee: bool = True, usage_plan: Plan | None = None, usage_start: datetime | None = None,
+                 usage_end: datetime | None = None, finalize_after: datetime | None = None) -> Invoice:
+    """Create and price a draft for the subscription's period, taking its pending lines and (when the fee
+    is charged) one period of its coupon. Flushes: a second invoice for the same subscription and period
+    start fails on the UNIQUE constraint (IntegrityError) and the caller's transaction rolls back."""
+    now = clock.now()
+    grace = current_app.config["BILLING_FINALIZE_GRACE"]
+    invoice = Invoice(tenant_id=sub.tenant_id, subscription_id=sub.id, status="draft", billing_reason=reason,
+                      currency=sub.currency, plan_id=sub.plan_id, interval=sub.interval, period_start=period_start,
+                      period_end=period_end, charge_fee=charge_fee,
+                      usage_plan_id=usage_plan.id if usage_plan is not None and usage_start else None,
+                      usage_start=usage_start, usage_end=usage_end,
+                      finalize_after=finalize_after or max(now, usage_end or now) + grace)
+    db.session.add(invoice)
+    db.session.flush()
+    pending = db.session.scalars(select(InvoiceLine).where(InvoiceLine.subscription_id == sub.id,
+                                                           InvoiceLine.invoice_id.is_(None))).all()
+    for line in pending:
+        line.invoice_id = invoice.id
+    if sub.coupon_id and charge_fee:
+        invoice.coupon_id = sub.coupon_id
+        if sub.coupon_periods_left is not None:
+            mrr_before = mrr(sub)
+            sub.coupon_periods_left -= 1
+            if sub.coupon_periods_left <= 0:
+                coupon_id = sub.coupon_id
+                sub.coupon_id, sub.coupon_periods_left, sub.coupon = None, None, None
+                history(sub, "coupon_ended", actor, {"status": sub.status, "plan_id": sub.plan_id,
+                                                     "interval": sub.interval}, mrr_before, period_start,
+                        coupon_id=coupon_id)
+    db.session.flush()
+    db.session.refresh(invoice, ["lines"])
+    price(invoice)
+    invoice_changed(invoice, actor, "invoice.created", "invoice.created",
+                    {"status": [None, "draft"], "total": [None, invoice.total]}, {"billing_reason": reason})
+    return invoice
+
+
+def price(invoice: Invoice) -> None:
+    """(Re)compute a draft's fee, overage, discount and tax lines and its totals."""
+    if invoice.status != "draft":
+        raise RuntimeError(f"invoice {invoice.id} is {invoice.status}: its lines are immutable")
+    db.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id,
+                                                 InvoiceLine.kind.in_(COMPUTED)))
+    db.session.expire(invoice, ["lines"])
+    now = clock.now()
+    lines = [line for line in invoice.lines if line.kind == "proration"]
+
+    def add(kind: str, description: str, amount: int, **fields) -> InvoiceLine:
+        line = InvoiceLine(tenant_id=invoice.tenant_id, invoice_id=invoice.id,
+                           subscription_id=invoice.subscription_id, kind=kind, description=description[:300],
+                           amount=amount, currency=invoice.currency, created_at=now, **fields)
+        db.session.add(line)
+        lines.append(line)
+        return line
+
+    plan = db.session.get(Plan, invoice.plan_id)
+    if invoice.charge_fee:
+        add("subscription", f"{plan.name} ({invoice.interval}) · {span(invoice.period_start, invoice.period_end)}",
+            plan_price(plan, invoice.interval), quantity=Decimal(1),
+            unit_amount=Decimal(plan_price(plan, invoice.interval)), period_start=invoice.period_start,
+            period_end=invoice.period_end)
+    if invoice.usage_plan_id and invoice.usage_start and invoice.usage_end:
+        usage_plan = db.session.get(Plan, invoice.usage_plan_id)
+        for metric, units, unit_price, amount in overage(invoice.tenant_id, usage_plan, invoice.usage_start,
+                                                         invoice.usage_end):
+            add("overage", f"{metric} over the included quota · {span(invoice.usage_start, invoice.usage_end)}",
+                amount, metric=metric, quantity=units, unit_amount=unit_price, period_start=invoice.usage_start,
+                period_end=invoice.usage_end)
+    subtotal = sum(line.amount for line in lines)
+    coupon = db.session.get(Coupon, invoice.coupon_id) if invoice.coupon_id else None
+    discount = coupon_discount(coupon, subtotal)
+    if discount:
+        add("discount", f"Discount: {coupon.name}", -discount)
+    _tax(invoice, lines, add)
+    for position, line in enumerate(lines):
+        line.position = position
+    invoice.subtotal = subtotal
+    invoice.discount = discount
+    invoice.tax = sum(line.tax_amount for line in lines if line.kind == "tax")
+    invoice.total = sum(line.amount for line in lines)
+    db.session.flush()
+    db.session.expire(invoice, ["lines"])
+
+
+def _tax(invoice: Invoice, lines: list[InvoiceLine], add) -> None:
+    """Tax each line once (half-up) and add one tax line: the exclusive tax as its amount, or 0 with the
+    contained tax shown (inclusive), or a zero-rated reverse-charge line."""
+    treatment = tax_service.treatment(invoice.tenant_id)
+    taxable = list(lines)
+    if treatment.reverse_charge:
+        for line in taxable:
+            line.tax_percent, line.tax_amount, line.tax_note = Decimal(0), 0, treatment.note
+        if taxable:
+            add("tax", treatment.note, 0, tax_percent=Decimal(0), tax_note=treatment.note)
+        return
+    rate = treatment.rate
+    if rate is None or not taxable:
+        return
+    for line in taxable:
+        line.tax_rate_id, line.tax_percent, line.tax_inclusive = rate.id, rate.percentage, rate.inclusive
+        if rate.inclusive:
+            net = (Decimal(line.amount) * 100 / (100 + rate.percentage)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+            line.tax_amount = line.amount - int(net)
+        else:
+            line.tax_amount = percent_of(line.amount, rate.percentage)
+    contained = sum(line.tax_amount for line in taxable)
+    label = f"{rate.name} {rate.percentage.normalize():f}%"
+    add("tax", f"{label} (included)" if rate.inclusive else label, 0 if rate.inclusive else contained,
+        tax_rate_id=rate.id, tax_percent=rate.percentage, tax_inclusive=rate.inclusive, tax_amount=contained)
+
+
+# --- usage ------------------------------------------------------------------------------------------
+
+
+def overage(tenant_id: str, plan: Plan, start: datetime, end: datetime) -> list[tuple[str, Decimal, Decimal, int]]:
+    """(metric, units over the quota, unit price, amount) for each metric the plan prices beyond its quota.
+
+    Usage is read by UTC day over [start's day, end's day), so consecutive windows never count a day
+    twice. The plan's included units are per month, so a window counts them × its length in months
+    (rounded, at least 1: an annual window includes 12 months' worth). The amount is units × unit price,
+    rounded half-even once."""
+    out = []
+    months = max(1, int((Decimal((end - start).total_seconds()) / 86400 / DAYS_PER_MONTH)
+                        .quantize(Decimal(1), rounding=ROUND_HALF_EVEN)))
+    for metric in sorted(plan.quotas or {}):
+        included, unit_price = plan.included(metric), plan.overage_price(metric)
+        if included is None or unit_price is None:
+            continue
+        used = period_usage(tenant_id, metric, start.date(), end.date())
+        over = max(Decimal(0), used - included * months)
+        if over > 0:
+            amount = int((over * unit_price).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+            out.append((metric, over, unit_price, amount))
+    return out
+
+
+def period_usage(tenant_id: str, code: str, start: date, end: date) -> Decimal:
+    """A metric's value over the days [start, end) from the rollup tables: API calls (2xx) and count/sum
+    metrics add up, max is the largest day, latest the newest value, unique_count the distinct values of
+    the whole window. Values of metrics with decimals are scaled to their unit."""
+    metric = db.session.scalar(select(UsageMetric).where(UsageMetric.code == code))
+    aggregation = metric.aggregation if metric is not None else "count"
+    decimals = metric.decimals if metric is not None else 0
+    if start >= end:
+        return Decimal(0)
+    if aggregation == "unique_count":
+        value = db.session.scalar(select(func.count(func.distinct(UsageUniqueValue.value))).where(
+            UsageUniqueValue.tenant_id == tenant_id, UsageUniqueValue.metric == code,
+            UsageUniqueValue.day >= start, UsageUniqueValue.day < end))
+        return Decimal(value or 0)
+    rows = select(UsageDaily.value).where(UsageDaily.tenant_id == tenant_id, UsageDaily.metric == code,
+                                          UsageDaily.day >= start, UsageDaily.day < end)
+    if aggregation == "latest":
+        value = db.session.scalar(rows.order_by(UsageDaily.observed_at.desc(), UsageDaily.value.desc()).limit(1))
+    else:
+        total = func.max if aggregation == "max" else func.sum
+        value = db.session.scalar(select(func.coalesce(total(rows.subquery().c.value), 0)))
+    return Decimal(int(value or 0)).scaleb(-decimals)
+
+
+def pending_line(sub: Subscription, description: str, amount: int, start: datetime, end: datetime,
+                 quantity: Decimal | None = None) -> InvoiceLine:
+    """A proration line waiting for the subscription's next invoice."""
+    line = InvoiceLine(tenant_id=sub.tenant_id, invoice_id=None, subscription_id=sub.id, kind="proration",
+                       description=description[:300], amount=amount, currency=sub.currency, period_start=start,
+                       period_end=end, quantity=quantity, created_at=clock.now())
+    db.session.add(line)
+    return line

@@ -1,0 +1,168 @@
+"""The billing run: close every subscription period that ended, and finalize drafts whose grace passed.
+
+run(date) closes each live subscription whose current period ended by the end of that UTC day (and not
+after now): it renews it (a scheduled downgrade applies first), ends a trial, or ends a subscription
+canceled at period end, opening the invoice for the new period; a subscription several periods behind is
+caught up period by period. Then it finalizes every draft whose finalize_after (its usage window's end +
+BILLING_FINALIZE_GRACE) has passed.
+
+Idempotent and safe to run concurrently: each subscription is closed in its own transaction under a row
+lock (a second run waits, then sees the period already moved on), and an invoice is UNIQUE per
+subscription and period start, so a second invoice for a period cannot exist even if the lock is lost.
+A subscription or invoice that fails is rolled back, recorded in billing_run_failures and retried by the
+next run; the run goes on with the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app import clock
+from app.billing import invoices as invoice_service
+from app.billing.invoice_models import BillingRunFailure, Invoice
+from app.billing.lifecycle import close_period
+from app.billing.models import LIVE_STATUSES, Subscription
+from app.errors import Conflict
+from app.extensions import db
+from app.security import Actor
+
+log = logging.getLogger(__name__)
+
+MAX_PERIODS_PER_RUN = 120  # a subscription further behind than this is caught up over several runs
+
+
+@dataclass
+class RunReport:
+    """What one run did."""
+
+    run_date: date
+    periods_closed: int = 0
+    invoices_created: int = 0
+    finalized: int = 0
+    skipped: int = 0  # already done by another run
+    failed: list[str] = field(default_factory=list)  # subscription or invoice ids
+
+    def as_dict(self) -> dict:
+        return {"run_date": self.run_date.isoformat(), "periods_closed": self.periods_closed,
+                "invoices_created": self.invoices_created, "finalized": self.finalized, "skipped": self.skipped,
+                "failed": list(self.failed)}
+
+
+def cutoff_for(run_date: date) -> datetime:
+    """Periods ending before this moment are closed: the end of the UTC day, never later than now."""
+    return min(datetime.combine(run_date + timedelta(days=1), time(0), UTC), clock.now())
+
+
+def due_subscription_ids(cutoff: datetime) -> list[str]:
+    return list(db.session.scalars(select(Subscription.id).where(
+        Subscription.status.in_(LIVE_STATUSES), Subscription.current_period_end <= cutoff)
+        .order_by(Subscription.current_period_end, Subscription.id)))
+
+
+def due_invoice_ids(now: datetime) -> list[str]:
+    return list(db.session.scalars(select(Invoice.id).where(Invoice.status == "draft",
+                                                            Invoice.finalize_after <= now)
+                                   .order_by(Invoice.finalize_after, Invoice.id)))
+
+
+def run(run_date: date | None = None, actor: Actor | None = None) -> RunReport:
+    """Close the periods that ended by the end of `run_date` (default today, UTC), then finalize due
+    drafts. Each subscription and invoice is its own transaction."""
+    actor = actor or Actor.system("billing run")
+    run_date = run_date or clock.now().date()
+    report = RunReport(run_date)
+    cutoff = cutoff_for(run_date)
+    for subscription_id in due_subscription_ids(cutoff):
+        close_subscription(subscription_id, cutoff, actor, report)
+    finalize_due(actor, report)
+    log.info("billing run %s: %s", run_date, report.as_dict())
+    return report
+
+
+def close_subscription(subscription_id: str, cutoff: datetime, actor: Actor, report: RunReport) -> None:
+    """Close every period of one subscription that ended by `cutoff`, in one transaction."""
+    try:
+        sub = db.session.scalar(select(Subscription).where(Subscription.id == subscription_id)
+                                .with_for_update(of=Subscription).execution_options(populate_existing=True))
+        if sub is None or sub.status not in LIVE_STATUSES or sub.current_period_end > cutoff:
+            db.session.rollback()
+            report.skipped += 1
+            return
+        closed = created = 0
+        while sub.status in LIVE_STATUSES and sub.current_period_end <= cutoff and closed < MAX_PERIODS_PER_RUN:
+            invoice = close_period(sub, actor)
+            closed += 1
+            created += invoice is not None
+        _resolve(sub.tenant_id, "renew", sub.id)
+        db.session.commit()
+        report.periods_closed += closed
+        report.invoices_created += created
+    except IntegrityError:  # another run opened this period's invoice first
+        db.session.rollback()
+        report.skipped += 1
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("billing run: subscription %s failed", subscription_id)
+        _record_failure("renew", subscription_id, report.run_date, exc)
+        report.failed.append(subscription_id)
+
+
+def finalize_due(actor: Actor | None = None, report: RunReport | None = None) -> RunReport:
+    """Finalize every draft whose grace has passed, each in its own transaction."""
+    actor = actor or Actor.system("billing run")
+    report = report or RunReport(clock.now().date())
+    for invoice_id in due_invoice_ids(clock.now()):
+        try:
+            invoice = invoice_service.get_invoice(None, invoice_id, lock=True)
+            if invoice.status != "draft":
+                raise Conflict("already finalized")
+            _resolve(invoice.tenant_id, "finalize", invoice.id)
+            invoice_service.finalize(actor, invoice_id)
+            report.finalized += 1
+        except Conflict:
+            db.session.rollback()
+            report.skipped += 1
+        except Exception as exc:
+            db.session.rollback()
+            log.exception("billing run: finalizing invoice %s failed", invoice_id)
+            _record_failure("finalize", invoice_id, report.run_date, exc)
+            report.failed.append(invoice_id)
+    return report
+
+
+def _resolve(tenant_id: str, stage: str, subject_id: str) -> None:
+    """Mark a subject's open failures resolved, in the transaction that just succeeded for it."""
+    for row in db.session.scalars(select(BillingRunFailure).where(
+            BillingRunFailure.tenant_id == tenant_id, BillingRunFailure.stage == stage,
+            BillingRunFailure.subject_id == subject_id, BillingRunFailure.resolved_at.is_(None))):
+        row.resolved_at = clock.now()
+
+
+def _record_failure(stage: str, subject_id: str, run_date: date, exc: Exception) -> None:
+    """Record (or count again) an unresolved failure, in its own transaction."""
+    model = Subscription if stage == "renew" else Invoice
+    tenant_id = db.session.scalar(select(model.tenant_id).where(model.id == subject_id))
+    if tenant_id is None:
+        return
+    now = clock.now()
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    row = db.session.scalar(select(BillingRunFailure).where(
+        BillingRunFailure.stage == stage, BillingRunFailure.subject_id == subject_id,
+        BillingRunFailure.resolved_at.is_(None)))
+    if row is None:
+        db.session.add(BillingRunFailure(tenant_id=tenant_id, stage=stage, subject_id=subject_id, run_date=run_date,
+                                         error=error, attempts=1, first_failed_at=now, last_failed_at=now))
+    else:
+        row.attempts, row.error, row.last_failed_at, row.run_date = row.attempts + 1, error, now, run_date
+    db.session.commit()
+
+
+def open_failures() -> list[BillingRunFailure]:
+    """Failures the next run will retry, oldest first."""
+    return list(db.session.scalars(select(BillingRunFailure).where(BillingRunFailure.resolved_at.is_(None))
+                                   .order_by(BillingRunFailure.first_failed_at)))
