@@ -11,7 +11,7 @@ from marshmallow import Schema, fields
 from app.api.idempotency import idempotent
 from app.api.schemas import CursorArgs, list_body, list_schema
 from app.security import api_scope, current_actor
-from app.webhooks import outbound, queries, replay
+from app.webhooks import outbound, queries, recovery
 from app.webhooks.schemas import (
     EventSchema,
     MessageListArgs,
@@ -141,7 +141,7 @@ def _with_secret(endpoint, secret: str) -> dict:
     return {name: getattr(endpoint, name) for name in names} | {"secret": secret}
 
 
-# --- recovery (app.webhooks.replay) ------------------------------------------------------------------
+# --- recovery (app.webhooks.recovery) ----------------------------------------------------------------
 
 
 class RecoverArgs(Schema):
@@ -152,9 +152,18 @@ class RecoverArgs(Schema):
 
 class RecoverySchema(Schema):
     object = fields.Constant("recovery", dump_only=True)
+    id = fields.String(dump_only=True)
     endpoint_id = fields.String(dump_only=True)
     since = fields.DateTime(dump_only=True)
-    requeued = fields.Integer(dump_only=True, metadata={"description": "How many deliveries were queued again."})
+    until = fields.DateTime(dump_only=True, metadata={"description": "When it was asked for: what failed "
+                                                                     "between `since` and this is sent again."})
+    status = fields.String(dump_only=True, metadata={"enum": ["queued", "running", "succeeded", "failed"]})
+    total = fields.Integer(dump_only=True, metadata={"description": "Failed or dead deliveries found."})
+    done = fields.Integer(dump_only=True, metadata={"description": "How many were queued again so far (those "
+                                                                   "being sent at that moment are skipped)."})
+    error = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    finished_at = fields.DateTime(dump_only=True, allow_none=True)
 
 
 @blp.route("/webhooks/endpoints/<endpoint_id>/recover", methods=["POST"])
@@ -164,7 +173,15 @@ class RecoverySchema(Schema):
 @blp.response(202, RecoverySchema)
 def recover_endpoint(data: dict, endpoint_id: str):
     """Send again every failed or dead delivery to this endpoint since `since` (at most 14 days back),
-    each with a fresh retry schedule starting now and the same `webhook-id` as before. A disabled
-    endpoint is a 409: enable it first."""
-    count = replay.recover(current_actor(), g.actor.tenant_id, endpoint_id, data["since"])
-    return {"endpoint_id": endpoint_id, "since": replay.check_since(data["since"]), "requeued": count}
+    each with a fresh retry schedule starting now and the same `webhook-id` as before. Runs as a
+    background job: poll the recovery (`GET …/recoveries/{id}`) for its progress. A disabled endpoint, or
+    one with a recovery still running, is a 409."""
+    return recovery.recover(current_actor(), g.actor.tenant_id, endpoint_id, data["since"])
+
+
+@blp.route("/webhooks/endpoints/<endpoint_id>/recoveries/<recovery_id>", methods=["GET"])
+@api_scope("webhooks:read")
+@blp.response(200, RecoverySchema)
+def get_recovery(endpoint_id: str, recovery_id: str):
+    """A recovery's progress: queued, running (`done` of `total` so far), succeeded or failed."""
+    return recovery.get(g.actor.tenant_id, endpoint_id, recovery_id)

@@ -143,8 +143,19 @@ def gate(endpoint: WebhookEndpoint, now: datetime) -> tuple[bool, datetime | Non
     return True, None
 
 
+def _audit(endpoint: WebhookEndpoint, action: str, **metadata) -> None:
+    from app.audit import service as audit
+    from app.security import Actor
+
+    audit.record(Actor.system("webhooks"), action, tenant_id=endpoint.tenant_id,
+                 targets=[audit.Target("webhook_endpoint", endpoint.id, endpoint.url)], metadata=metadata)
+
+
 def open_(endpoint: WebhookEndpoint, now: datetime, reason: str) -> None:
-    """Open the circuit (in the caller's transaction)."""
+    """Open the circuit (in the caller's transaction). Audited when it trips from closed; a failed probe
+    re-opening it is only logged (it would otherwise write a record every HALF_OPEN_AFTER for days)."""
+    if (endpoint.circuit_state or "closed") == "closed":
+        _audit(endpoint, "webhook_endpoint.circuit_opened", reason=reason)
     endpoint.circuit_state, endpoint.circuit_opened_at = "open", now
     log.warning("webhook endpoint %s: circuit open until %s (%s)", endpoint.id,
                 (now + HALF_OPEN_AFTER).isoformat(), reason)
@@ -153,6 +164,7 @@ def open_(endpoint: WebhookEndpoint, now: datetime, reason: str) -> None:
 def close(endpoint: WebhookEndpoint, now: datetime) -> None:
     """Close the circuit after a successful probe (in the caller's transaction): the window starts afresh and
     the deliveries pushed back while it was open are due now (the sweeper enqueues them)."""
+    _audit(endpoint, "webhook_endpoint.circuit_closed", opened_at=endpoint.circuit_opened_at)
     endpoint.circuit_state, endpoint.circuit_opened_at = "closed", None
     forget(endpoint.id)
     D = WebhookDelivery  # noqa: N806

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.webhooks import delivery, outbound, retention
+from app.webhooks import delivery, outbound, recovery, retention
 
 
 def deliver(delivery_ids: list[str]) -> dict[str, int]:
@@ -11,8 +11,16 @@ def deliver(delivery_ids: list[str]) -> dict[str, int]:
 
 
 def sweep_deliveries() -> int:
-    """Enqueue due deliveries whose job is missing (retries are due deliveries too)."""
+    """Enqueue due deliveries whose job is missing (retries are due deliveries too), and recoveries that
+    stalled."""
+    recovery.resume_stalled()
     return delivery.sweep()
+
+
+def run_recovery(recovery_id: str) -> str | None:
+    """Re-send what failed to an endpoint since a moment, batch by batch; returns the final status."""
+    found = recovery.run(recovery_id)
+    return found.status if found is not None else None
 
 
 def prune_webhook_messages() -> int:

@@ -140,3 +140,29 @@ class WebhookAttempt(PublicIdMixin, TenantScopedMixin, db.Model):
     error: Mapped[str] = mapped_column(Text, default="")
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column()
+
+
+RECOVERY_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+class WebhookRecovery(PublicIdMixin, TenantScopedMixin, db.Model):
+    """A request to send again what failed to an endpoint between `since` and `until` (when it was asked),
+    worked through by a background job in batches: `done` of `total` re-queued so far, `cursor` the last
+    delivery id handled (a job that dies resumes there)."""
+
+    __tablename__ = "webhook_recoveries"
+    __table_args__ = (Index("ix_webhook_recoveries_endpoint", "endpoint_id", "created_at"),)
+    id_prefix = "rcv"
+
+    endpoint_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("webhook_endpoints.id"))
+    since: Mapped[datetime] = mapped_column()
+    until: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    total: Mapped[int] = mapped_column(default=0)
+    done: Mapped[int] = mapped_column(default=0)
+    cursor: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
+    error: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

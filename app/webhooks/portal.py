@@ -14,7 +14,7 @@ from app.errors import Invalid, ServiceError
 from app.security import current_actor, tenant_permission
 from app.tenancy.models import Tenant
 from app.web import int_arg, is_partial_request, redirect_to, render, toast
-from app.webhooks import event_types, outbound, queries, replay
+from app.webhooks import event_types, outbound, queries, recovery, replay
 from app.webhooks.outbound_models import DELIVERY_STATUSES, WebhookEndpoint
 
 bp = Blueprint("webhooks_portal", __name__, url_prefix="/t/<slug>/webhooks")
@@ -97,16 +97,22 @@ def _detail_page(tenant: Tenant, endpoint: WebhookEndpoint, status: int = 200, r
     return render("portal/webhooks/detail.html", "portal/webhooks/_deliveries.html", status=status, tenant=tenant,
                   endpoint=endpoint, page=page, attempts=attempts, args=args, state=state,
                   statuses=DELIVERY_STATUSES, can_write=g.actor.can("webhooks:write"),
-                  recover_errors=recover_errors or {}, since=since)
+                  recover_errors=recover_errors or {}, since=since,
+                  recovery=recovery.latest(tenant.id, endpoint.id), dead=recovery.dead_count(tenant.id, endpoint.id))
 
 
 @bp.route("")
 @tenant_permission("webhooks:read")
 def index(tenant: Tenant):
-    """The tenant's endpoints, newest first."""
+    """The tenant's endpoints, newest first, and its deliveries' success rate per hour (Plotly)."""
+    from app.webhooks import staff
+
     endpoints = queries.endpoints_slice(tenant.id, 100, None).items
+    hours = staff.hourly_attempts(tenant_id=tenant.id) if endpoints else []
     return render("portal/webhooks/index.html", tenant=tenant, endpoints=endpoints,
-                  can_write=g.actor.can("webhooks:write"))
+                  can_write=g.actor.can("webhooks:write"),
+                  figure=staff.success_rate_figure(hours).to_json() if any(ok or bad for _, ok, bad in hours) else None,
+                  hours=staff.CHART_HOURS)
 
 
 @bp.route("/new")
@@ -207,13 +213,32 @@ def resend(tenant: Tenant, endpoint_id: str, message_id: str):
 @bp.route("/<endpoint_id>/recover", methods=["POST"])
 @tenant_permission("webhooks:write")
 def recover(tenant: Tenant, endpoint_id: str):
-    """Send again everything that failed since a moment (at most 14 days back)."""
+    """Send again everything that failed since a moment (at most 14 days back), as a background job whose
+    progress shows on the endpoint's page."""
     endpoint = outbound.get_endpoint(tenant.id, endpoint_id)
     raw = request.form.get("since", "")
     try:
-        count = replay.recover(current_actor(), tenant.id, endpoint.id, parse_since(raw))
+        found = recovery.recover(current_actor(), tenant.id, endpoint.id, parse_since(raw))
     except ServiceError as exc:
         return _detail_page(tenant, endpoint, status=exc.status, recover_errors=_errors(exc), since=raw)
-    toast(f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again." if count
+    toast(f"Recovering {found.total} failed deliver{'y' if found.total == 1 else 'ies'}." if found.total
           else "Nothing failed in that time: nothing to send again.")
+    return redirect_to(url_for(".detail", slug=tenant.slug, endpoint_id=endpoint.id))
+
+
+@bp.route("/<endpoint_id>/recoveries/<recovery_id>")
+@tenant_permission("webhooks:read")
+def recovery_progress(tenant: Tenant, endpoint_id: str, recovery_id: str):
+    """A recovery's progress panel (polled by the endpoint's page while it runs)."""
+    found = recovery.get(tenant.id, endpoint_id, recovery_id)
+    return render("portal/webhooks/_recovery.html", tenant=tenant, recovery=found, endpoint_id=endpoint_id)
+
+
+@bp.route("/<endpoint_id>/purge", methods=["POST"])
+@tenant_permission("webhooks:write")
+def purge(tenant: Tenant, endpoint_id: str):
+    """Discard the endpoint's dead letters (dead deliveries and their attempts)."""
+    endpoint = outbound.get_endpoint(tenant.id, endpoint_id)
+    count = recovery.purge_dead(current_actor(), tenant.id, endpoint.id)
+    toast(f"{count} dead deliver{'y' if count == 1 else 'ies'} discarded." if count else "No dead deliveries.")
     return redirect_to(url_for(".detail", slug=tenant.slug, endpoint_id=endpoint.id))

@@ -1,10 +1,10 @@
 """Sending failed webhooks again, as Svix's resend and recover do.
 
 `resend()` gives one dead or failed delivery (a message to an endpoint) a fresh cycle of attempts that
-starts now; `recover()` does the same for every dead or failed delivery of an endpoint since a moment
-(at most 14 days back). The message is unchanged, so receivers see the same `webhook-id` and can drop
-what they already processed. Both are audited; jobs are enqueued after commit (the sweeper enqueues
-anything whose job is lost).
+starts now; `app.webhooks.recovery` does the same, as a background job, for every dead or failed delivery
+of an endpoint since a moment (at most 14 days back). The message is unchanged, so receivers see the same
+`webhook-id` and can drop what they already processed. Both are audited; jobs are enqueued after commit
+(the sweeper enqueues anything whose job is lost).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from app.webhooks.outbound_models import WebhookAttempt, WebhookDelivery, Webhoo
 RESENDABLE = ("dead", "failed")
 RECOVER_WINDOW = timedelta(days=14)
 SLACK = timedelta(minutes=5)  # "14 days ago" typed into a form a few minutes before it is sent still counts
-BATCH = 500  # rows per UPDATE when recovering many deliveries
 
 
 def _endpoint(tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
@@ -95,33 +94,6 @@ def check_since(since: datetime | None) -> datetime:
     if since > now + SLACK:
         raise Invalid(errors={"since": "That moment is in the future."})
     return since
-
-
-def recover(actor: Actor, tenant_id: str, endpoint_id: str, since: datetime | None = None) -> int:
-    """Send again every dead or failed delivery of the endpoint created since `since` (at most 14 days
-    back; None: all of those 14 days), each with a fresh retry schedule starting now. Returns how many
-    were re-queued (deliveries being sent at this moment are left alone). One transaction, updated in
-    batches."""
-    _endpoint(tenant_id, endpoint_id)  # another tenant's id: NotFound before anything else
-    since = check_since(since)
-    endpoint = _enabled(tenant_id, endpoint_id)
-    now = clock.now()
-    D = WebhookDelivery  # noqa: N806
-    ids = list(db.session.scalars(
-        select(D.id).where(D.tenant_id == tenant_id, D.endpoint_id == endpoint.id, D.status.in_(RESENDABLE),
-                           D.created_at >= since, or_(D.locked_until.is_(None), D.locked_until <= now))
-        .order_by(D.created_at).with_for_update(skip_locked=True)
-    ))
-    values = _fresh_cycle(now)
-    for start in range(0, len(ids), BATCH):
-        db.session.execute(update(D).where(D.id.in_(ids[start:start + BATCH]), D.status.in_(RESENDABLE))
-                           .values(**values).execution_options(synchronize_session=False))
-    audit.record(actor, "webhook_endpoint.recovered", tenant_id=tenant_id,
-                 targets=[Target("webhook_endpoint", endpoint.id, endpoint.url)],
-                 metadata={"since": since, "requeued": len(ids)})
-    db.session.commit()
-    outbound.enqueue(ids)
-    return len(ids)
 
 
 TEST_EVENT_TYPE = "webhook.test"

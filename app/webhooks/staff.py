@@ -91,13 +91,16 @@ def queue_depth() -> dict[str, int | None]:
     return {"jobs": jobs, "due": int(due or 0)}
 
 
-def hourly_attempts(hours: int = CHART_HOURS) -> list[tuple[datetime, int, int]]:
-    """(hour, succeeded, failed) attempts for each of the last `hours` hours, oldest first, gaps as zero."""
+def hourly_attempts(hours: int = CHART_HOURS, tenant_id: str | None = None) -> list[tuple[datetime, int, int]]:
+    """(hour, succeeded, failed) attempts for each of the last `hours` hours, oldest first, gaps as zero;
+    of one tenant's endpoints if `tenant_id` is given."""
     now = clock.now().replace(minute=0, second=0, microsecond=0)
     start = now - timedelta(hours=hours - 1)
     buckets = {start + timedelta(hours=i): [0, 0] for i in range(hours)}
-    rows = db.session.execute(select(WebhookAttempt.created_at, WebhookAttempt.status).where(
-        WebhookAttempt.created_at >= start)).tuples()
+    stmt = select(WebhookAttempt.created_at, WebhookAttempt.status).where(WebhookAttempt.created_at >= start)
+    if tenant_id is not None:
+        stmt = stmt.where(WebhookAttempt.tenant_id == tenant_id)
+    rows = db.session.execute(stmt).tuples()
     for created_at, status in rows:
         hour = created_at.replace(minute=0, second=0, microsecond=0)
         if hour.tzinfo is None:

@@ -20,7 +20,7 @@ from app.webhooks.outbound_models import WebhookEndpoint
 # here fails test_every_tenant_route_argument_is_covered until it is added.
 ARGUMENTS = {"membership_id": "membership", "invitation_id": "invitation", "key_id": "key", "event_id": "event",
              "request_id": "request", "endpoint_id": "webhook_endpoint", "message_id": "webhook_message",
-             "name": "webhook_event_type"}
+             "name": "webhook_event_type", "recovery_id": "webhook_recovery"}
 
 
 def _tenant_rules(app, prefix: str):
@@ -46,6 +46,9 @@ def _objects_of(tenant) -> dict[str, str]:
     from app.webhooks import event_types
 
     own_type = event_types.create(system, tenant.id, {"name": f"{tenant.slug.replace('-', '_')}.private_event"})
+    from app.webhooks import recovery
+
+    own_recovery = recovery.recover(system, tenant.id, endpoint.id)
     return {
         "membership": tenancy_queries.members(tenant.id)[0].id,
         "invitation": invitation.id,
@@ -55,6 +58,7 @@ def _objects_of(tenant) -> dict[str, str]:
         "webhook_endpoint": endpoint.id,
         "webhook_message": message.id,
         "webhook_event_type": own_type.name,
+        "webhook_recovery": own_recovery.id,
     }
 
 

@@ -127,6 +127,12 @@ def test_a_failed_probe_opens_the_circuit_again(tenant, receiver, endpoint):
     assert len(receiver.requests) == 20
     # the failed probe's own delivery keeps its retry schedule (attempt 3 in about 5 minutes)
     assert sorted((d.status, d.attempts) for d in _deliveries()) == [("failed", 2)] + [("succeeded", 2)] * 9
+    # the trip and the recovery are in the audit trail (the failed probe's re-opening is only logged)
+    from app.audit.models import AuditEvent
+
+    trail = [(e.action, e.tenant_id) for e in db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action.like("webhook_endpoint.circuit%")).order_by(AuditEvent.id))]
+    assert trail == [("webhook_endpoint.circuit_opened", tenant.id), ("webhook_endpoint.circuit_closed", tenant.id)]
 
 
 def test_a_probe_out_holds_other_deliveries_back_until_its_lease_runs_out(tenant, receiver, endpoint, ctx):

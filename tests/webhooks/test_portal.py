@@ -133,8 +133,17 @@ def test_resend_and_recover_a_dead_delivery(world, as_role, receiver, monkeypatc
     assert [r.headers["webhook-id"] for r in receiver.requests] == [message.id, message.id]
     assert client.form(f"{BASE}/{endpoint.id}/recover", {"since": "2001-01-01T00:00"}).status_code == 422
     assert client.form(f"{BASE}/{endpoint.id}/recover", {"since": ""}).status_code == 303
+    queued = client.get(f"{BASE}/{endpoint.id}").get_data(as_text=True)
+    assert 'id="recovery" data-status="queued"' in queued and "every 1s" in queued  # polls while it runs
     run_jobs()
     assert len(receiver.requests) == 3
+    from app.webhooks.outbound_models import WebhookRecovery
+
+    recovery_id = db.session.scalar(select(WebhookRecovery.id))
+    panel = client.get(f"{BASE}/{endpoint.id}/recoveries/{recovery_id}", headers={"HX-Request": "true"})
+    text = panel.get_data(as_text=True)
+    assert panel.status_code == 200 and 'data-status="succeeded"' in text and "every 1s" not in text
+    assert ">1</strong> of 1 queued again" in text
     assert db.session.scalar(select(WebhookDelivery).execution_options(populate_existing=True)).status == \
         "succeeded"
     assert len(db.session.scalars(select(WebhookAttempt)).all()) == 3
@@ -158,7 +167,49 @@ def test_another_tenants_endpoint_and_messages_are_404(world, as_role, receiver)
     client = as_role("owner")
     assert client.get(f"{BASE}/{b_endpoint.id}").status_code == 404
     assert client.get(f"{BASE}/{b_endpoint.id}/edit").status_code == 404
-    for action in ("disable", "rotate", "test", "recover", f"messages/{b_message.id}/resend"):
+    for action in ("disable", "rotate", "test", "recover", "purge", f"messages/{b_message.id}/resend"):
         assert client.form(f"{BASE}/{b_endpoint.id}/{action}").status_code == 404, action
     assert client.get(f"/t/tenant-b/webhooks/{b_endpoint.id}").status_code == 404
     assert _fresh(b_endpoint.id).status == "enabled"
+
+
+def test_dead_letters_are_purged_after_confirmation_and_only_by_writers(world, as_role, receiver, monkeypatch,
+                                                                        webhook_env):
+    monkeypatch.setitem(webhook_env.config, "WEBHOOK_RETRY_SCHEDULE", [])
+    tenant = world["a"]["tenant"]
+    endpoint = _endpoint(world, receiver)
+    receiver.answer(500, times=2)
+    for n in range(2):
+        outbound.publish(tenant.id, "member.added", {"n": n})
+    run_jobs()
+    viewer = as_role("viewer")
+    assert "Purge dead letters" not in viewer.get(f"{BASE}/{endpoint.id}").get_data(as_text=True)
+    assert viewer.form(f"{BASE}/{endpoint.id}/purge").status_code == 403
+    client = as_role("member")
+    page = client.get(f"{BASE}/{endpoint.id}").get_data(as_text=True)
+    assert "2 dead deliveries" in page and 'data-confirm="Discard the 2 dead deliveries' in page
+    assert client.form(f"{BASE}/{endpoint.id}/purge").status_code == 303
+    after = client.get(f"{BASE}/{endpoint.id}").get_data(as_text=True)
+    assert "Purge dead letters" not in after and after.count('<tr id="delivery-') == 0
+
+
+def test_the_webhooks_page_charts_the_tenants_own_attempts(world, as_role, receiver):
+    client = as_role("viewer")
+    empty = client.get(BASE).get_data(as_text=True)
+    assert 'id="webhook-chart"' not in empty
+    endpoint = _endpoint(world, receiver)
+    assert "No delivery attempts in the last 48 hours" in client.get(BASE).get_data(as_text=True)
+    outbound.publish(world["a"]["tenant"].id, "member.added", {"n": 1})
+    b_endpoint = _endpoint(world, receiver, tenant="b")
+    outbound.publish(world["b"]["tenant"].id, "member.added", {"n": 2})
+    outbound.publish(world["b"]["tenant"].id, "member.added", {"n": 3})
+    run_jobs()
+    import html
+    import json
+    import re
+
+    page = client.get(BASE).get_data(as_text=True)
+    figure = json.loads(html.unescape(re.search(r"id=\"webhook-chart\" data-figure='([^']*)'", page).group(1)))
+    succeeded = next(trace for trace in figure["data"] if trace["name"] == "succeeded")
+    assert sum(succeeded["y"]) == 1  # tenant A's one attempt, not B's two
+    assert endpoint.id and b_endpoint.id
