@@ -1,7 +1,8 @@
 """Webhook endpoints in a real browser: a tenant owner finds Webhooks in the navigation, sees the empty
 state, is refused a private URL with the guard's reason, creates an endpoint (the secret shown once),
 sends a test event that a real local receiver gets, sees its attempt, rotates the secret and disables
-the endpoint, each after confirming."""
+the endpoint, each after confirming; recovers failed deliveries watching the progress, and purges dead
+letters."""
 
 from __future__ import annotations
 
@@ -74,3 +75,50 @@ def test_an_owner_creates_tests_rotates_and_disables_an_endpoint(page, live_serv
     page.click("button:has-text('Disable')")
     expect(page.locator("#endpoint-status")).to_contain_text("disabled")
     expect(page.locator("button:has-text('Enable')")).to_be_visible()
+
+
+def test_an_owner_recovers_failed_deliveries_with_live_progress_and_purges_dead_letters(
+        page, live_server, webhook_env, tenant_world, receiver, monkeypatch):
+    from app.webhooks import outbound
+
+    monkeypatch.setitem(webhook_env.config, "WEBHOOK_RETRY_SCHEDULE", [])  # the first failure is final
+    tenant = tenant_world["a"]["tenant"]
+    endpoint, _ = outbound.create_endpoint(helpers.owner(tenant), tenant.id, {"url": receiver.url})
+    receiver.answer(500, times=3)
+    messages = [outbound.publish(tenant.id, "member.added", {"n": n})[0] for n in range(3)]
+    run_jobs()
+
+    _sign_in_as(page, tenant_world, "owner")
+    page.click("nav >> text=Webhooks")
+    page.wait_for_url("**/t/tenant-a/webhooks")
+    expect(page.locator("#webhook-chart .main-svg").first).to_be_visible()  # Plotly drew the tenant's attempts
+
+    page.click(f"text={receiver.url}")
+    page.wait_for_url(f"**/t/tenant-a/webhooks/{endpoint.id}")
+    expect(page.locator("#dead-letters")).to_contain_text("3 dead deliveries")
+    seen = _answer_next_dialog(page, accept=True)
+    page.click("#recover button:has-text('Recover')")
+    assert seen and "Send again everything that failed" in seen[0]
+    panel = page.locator("#recovery")
+    expect(panel).to_have_attribute("data-status", "queued")
+    expect(panel).to_contain_text("0 of 3 queued again")
+    run_jobs()  # the worker runs the recovery, then the deliveries (the receiver now answers 200)
+    expect(panel).to_have_attribute("data-status", "succeeded", timeout=5000)  # the panel polled itself
+    expect(panel).to_contain_text("3 of 3 queued again")
+    assert sorted(r.headers["webhook-id"] for r in receiver.requests[3:]) == sorted(m.id for m in messages)
+
+    receiver.answer(500, times=2)
+    for n in range(2):
+        outbound.publish(tenant.id, "member.added", {"again": n})
+    run_jobs()
+    page.reload()
+    expect(page.locator("#dead-letters")).to_contain_text("2 dead deliveries")
+    seen = _answer_next_dialog(page, accept=False)  # cancelled: nothing discarded
+    page.click("button:has-text('Purge dead letters')")
+    assert seen and "cannot be recovered" in seen[0]
+    expect(page.locator("#dead-letters")).to_contain_text("2 dead deliveries")
+    seen = _answer_next_dialog(page, accept=True)
+    page.click("button:has-text('Purge dead letters')")
+    expect(page.locator(".toast")).to_contain_text("2 dead deliveries discarded")
+    expect(page.locator("#dead-letters")).to_have_count(0)
+    expect(page.locator("#deliveries-table tbody tr")).to_have_count(3)  # the three recovered ones stay
