@@ -92,11 +92,12 @@ def _register_blueprints(app: Flask) -> None:
     from app.webhooks.admin import bp as webhooks_admin
     from app.webhooks.inbound_views import bp as webhooks_inbound
     from app.webhooks.portal import bp as webhooks_portal
+    from app.webhooks.portal_event_types import bp as webhook_event_types_portal
 
     for blueprint in (auth_views, auth_admin, auth_portal, tenancy_admin, tenancy_portal, plans_admin,
                       audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_metrics_admin,
                       usage_portal, requestlog_admin, requestlog_portal, ops_health,
-                      ops_metrics, webhooks_admin, webhooks_inbound, webhooks_portal):
+                      ops_metrics, webhooks_admin, webhooks_inbound, webhooks_portal, webhook_event_types_portal):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter
