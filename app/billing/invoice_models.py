@@ -1,12 +1,13 @@
 """Billing ORM, invoice side: invoices and their lines, credit notes, the per-year number sequences
-and the billing run's recorded failures."""
+and the billing run's recorded failures. A finalized invoice is immutable: mapper events refuse any change
+to its amounts, identity or lines (only its status and payment fields move on)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Numeric, String, Text, UniqueConstraint, event, inspect, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import ID_LENGTH, PublicIdMixin, TenantScopedMixin, TimestampMixin
@@ -151,3 +152,36 @@ class BillingRunFailure(PublicIdMixin, TenantScopedMixin, db.Model):
     first_failed_at: Mapped[datetime] = mapped_column()
     last_failed_at: Mapped[datetime] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# --- immutability of finalized invoices ----------------------------------------------------------------
+
+FROZEN_FIELDS = ("number", "currency", "plan_id", "interval", "period_start", "period_end", "usage_start",
+                 "usage_end", "coupon_id", "subtotal", "discount", "tax", "total", "customer", "finalized_at")
+
+
+class ImmutableInvoice(RuntimeError):
+    """A change to a finalized invoice's amounts, lines or identity (a bug: services never attempt it)."""
+
+
+@event.listens_for(Invoice, "before_update")
+def _invoice_frozen(_mapper, _connection, invoice: Invoice) -> None:
+    status = inspect(invoice).attrs.status.history
+    was = status.deleted[0] if status.deleted else invoice.status
+    if was == "draft":
+        return
+    changed = [name for name in FROZEN_FIELDS if inspect(invoice).attrs[name].history.has_changes()]
+    if changed:
+        raise ImmutableInvoice(f"invoice {invoice.id} is {was}: {', '.join(changed)} cannot change")
+
+
+def _line_frozen(_mapper, connection, line: InvoiceLine) -> None:
+    if line.invoice_id is None:
+        return
+    status = connection.scalar(select(Invoice.status).where(Invoice.id == line.invoice_id))
+    if status not in (None, "draft"):
+        raise ImmutableInvoice(f"invoice {line.invoice_id} is {status}: its lines cannot change")
+
+
+for _event in ("before_insert", "before_update", "before_delete"):
+    event.listen(InvoiceLine, _event, _line_frozen)

@@ -195,7 +195,8 @@ CSV_COLUMNS = ("invoice", "status", "position", "kind", "description", "metric",
 
 
 def _cell(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula is quoted with a leading apostrophe (OWASP)."""
+    """Text a spreadsheet would run as a formula is quoted with a leading apostrophe (OWASP); only the
+    free-text columns go through this, numbers are written as numbers."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
@@ -214,14 +215,14 @@ def invoice_csv(tenant_id: str | None, invoice_id: str) -> str:
         return f"{Money(amount, invoice.currency).major():f}"
 
     for line in invoice.lines:
-        writer.writerow([_cell(v) for v in (
-            ref, invoice.status, line.position, line.kind, line.description, line.metric or "",
+        writer.writerow([
+            ref, invoice.status, line.position, line.kind, _cell(line.description), _cell(line.metric or ""),
             "" if line.quantity is None else f"{line.quantity.normalize():f}",
             "" if line.unit_amount is None else f"{line.unit_amount.normalize():f}", major(line.amount),
             line.currency, "" if line.tax_percent is None else f"{line.tax_percent.normalize():f}",
-            major(line.tax_amount), line.tax_note,
+            major(line.tax_amount), _cell(line.tax_note),
             line.period_start.isoformat() if line.period_start else "",
-            line.period_end.isoformat() if line.period_end else "")])
+            line.period_end.isoformat() if line.period_end else ""])
     writer.writerow([ref, invoice.status, "", "total", "Total", "", "", "", major(invoice.total), invoice.currency,
                      "", major(invoice.tax), "", invoice.period_start.isoformat(), invoice.period_end.isoformat()])
     return out.getvalue()

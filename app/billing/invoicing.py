@@ -38,8 +38,10 @@ def open_invoice(sub: Subscription, actor: Actor, reason: str, period_start: dat
                  charge_fee: bool = True, usage_plan: Plan | None = None, usage_start: datetime | None = None,
                  usage_end: datetime | None = None, finalize_after: datetime | None = None) -> Invoice:
     """Create and price a draft for the subscription's period, taking its pending lines and (when the fee
-    is charged) one period of its coupon. Flushes: a second invoice for the same subscription and period
-    start fails on the UNIQUE constraint (IntegrityError) and the caller's transaction rolls back."""
+    is charged) one period of its coupon. It is due for finalization BILLING_FINALIZE_GRACE after its
+    usage window ended (or after now, when it has none). Flushes: a second invoice for the same
+    subscription and period start fails on the UNIQUE constraint (IntegrityError) and the caller's
+    transaction rolls back."""
     now = clock.now()
     grace = current_app.config["BILLING_FINALIZE_GRACE"]
     invoice = Invoice(tenant_id=sub.tenant_id, subscription_id=sub.id, status="draft", billing_reason=reason,
@@ -47,7 +49,7 @@ def open_invoice(sub: Subscription, actor: Actor, reason: str, period_start: dat
                       period_end=period_end, charge_fee=charge_fee,
                       usage_plan_id=usage_plan.id if usage_plan is not None and usage_start else None,
                       usage_start=usage_start, usage_end=usage_end,
-                      finalize_after=finalize_after or max(now, usage_end or now) + grace)
+                      finalize_after=finalize_after or (usage_end or now) + grace)
     db.session.add(invoice)
     db.session.flush()
     pending = db.session.scalars(select(InvoiceLine).where(InvoiceLine.subscription_id == sub.id,
@@ -84,6 +86,7 @@ def price(invoice: Invoice) -> None:
     lines = [line for line in invoice.lines if line.kind == "proration"]
 
     def add(kind: str, description: str, amount: int, **fields) -> InvoiceLine:
+        fields = {"tax_amount": 0, "tax_inclusive": False, "tax_note": "", **fields}
         line = InvoiceLine(tenant_id=invoice.tenant_id, invoice_id=invoice.id,
                            subscription_id=invoice.subscription_id, kind=kind, description=description[:300],
                            amount=amount, currency=invoice.currency, created_at=now, **fields)
