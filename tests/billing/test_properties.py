@@ -116,3 +116,15 @@ def test_an_invoices_total_is_the_sum_of_its_lines(make, frozen, price, percent,
         expected = (Decimal(max(0, usage - 1000)) * unit).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
         assert sum(line.amount for line in invoice.lines if line.kind == "overage") == (
             expected if invoice.usage_start else 0)
+
+
+def test_two_lines_each_rounded_once_may_differ_from_the_difference_rounded_once_by_one_unit():
+    """Why the property above allows one minor unit: with the credit and the charge each rounded once (as
+    Stripe bills them), their sum cannot always equal the difference rounded once. 2 → 3 with three
+    quarters of the period left: the credit is −1.5 → −2 and the charge 2.25 → 2 (half-even), so the net
+    is 0, while (3 − 2) × 0.75 = 0.75 rounds to 1."""
+    start = datetime(2030, 4, 1, tzinfo=UTC)
+    end = add_months(start, 1)
+    result = prorate(2, 3, start, end, start + (end - start) / 4)
+    assert (result.fraction, result.credit, result.debit, result.net) == (Decimal("0.75"), -2, 2, 0)
+    assert (Decimal(1) * result.fraction).quantize(Decimal(1), rounding=ROUND_HALF_EVEN) == 1

@@ -193,3 +193,48 @@ def test_every_change_has_one_history_row_with_its_time(subscribe):
                               .order_by(SubscriptionEvent.occurred_at)).all()
     assert [(r.type, r.occurred_at) for r in rows] == [("created", T0), ("upgraded", T0 + timedelta(days=2))]
     assert db.session.scalar(select(func.count()).select_from(Invoice)) == 1
+
+
+def test_monthly_to_annual_is_scheduled_and_starts_a_new_anchor_at_the_period_end(subscribe):
+    from app.billing import run
+
+    tenant, sub = subscribe("pro")
+    with clock.travel(T0 + timedelta(days=3)):
+        preview = changes.change_plan(SYSTEM, tenant.id, "pro", interval="annual")
+    assert (preview.kind, preview.effective) == ("downgrade", "period_end")  # 49000 / 12 < 4900 a month
+    end = sub.current_period_end
+    with clock.travel(end):
+        run.run(end.date())
+    sub = db.session.get(Subscription, sub.id)
+    assert (sub.interval, sub.billing_anchor, sub.current_period_end) == ("annual", end, end.replace(year=2031))
+    assert lines_of(invoices_of(tenant.id)[-1]) == [("subscription", 49000)]
+
+
+def test_annual_to_monthly_now_credits_the_unused_year_and_starts_a_month(subscribe):
+    tenant, sub = subscribe("pro", interval="annual")
+    year = sub.current_period_end - sub.current_period_start
+    at = T0 + year / 2
+    with clock.travel(at):
+        applied = changes.change_plan(SYSTEM, tenant.id, "pro", interval="monthly")
+    assert (applied.kind, applied.new_period) == ("upgrade", True)
+    assert applied.lines[0][1] == -24500
+    sub = db.session.get(Subscription, sub.id)
+    assert (sub.interval, sub.billing_anchor, sub.current_period_start) == ("monthly", at, at)
+    invoice = invoices_of(tenant.id)[-1]
+    assert sorted(lines_of(invoice)) == [("proration", -24500), ("subscription", 4900)]
+    assert invoice.billing_reason == "subscription_update"
+
+
+def test_pause_stops_billing_and_resume_starts_a_new_period(subscribe):
+    from app.billing import run
+
+    tenant, sub = subscribe("pro")
+    subscriptions.pause(STAFF, tenant.id)
+    with clock.travel(T0.replace(month=3)):
+        assert run.run().periods_closed == 0
+    with clock.travel(T0.replace(month=4)):
+        subscriptions.resume(STAFF, tenant.id)
+    sub = db.session.get(Subscription, sub.id)
+    assert (sub.status, sub.current_period_start) == ("active", T0.replace(month=4))
+    assert [e.type for e in history_of(tenant.id)][-2:] == ["paused", "resumed"]
+    assert (history_of(tenant.id)[-2].mrr_after, history_of(tenant.id)[-1].mrr_after) == (0, 4900)
