@@ -40,7 +40,7 @@ JOBS: list[Periodic] = [
     Periodic(webhook_jobs.sweep_deliveries, "webhooks", interval=5),
     Periodic(webhook_jobs.prune_webhook_messages, "low", interval=3600),
     Periodic(billing_jobs.billing_run, "billing", cron="5 0 * * *", timeout=3600),
-    Periodic(billing_jobs.finalize_due, "billing", interval=900),
+    Periodic(billing_jobs.billing_run, "billing", interval=900, timeout=3600),  # closes periods within minutes
 ]
 
 

@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from app import clock
 from app.billing.common import changed, get_subscription, history, mrr, plan_price, snapshot
 from app.billing.invoicing import pending_line, span
-from app.billing.lifecycle import end_trial, set_plan, start_period
-from app.billing.models import Subscription
+from app.billing.lifecycle import catch_up, end_trial, set_plan, start_period
+from app.billing.models import LIVE_STATUSES, Subscription
 from app.billing.periods import prorate, share
 from app.billing.subscriptions import _can_act, _interval, find_plan
 from app.errors import Conflict, Invalid
@@ -71,6 +71,9 @@ def _preview(actor: Actor, sub: Subscription, plan: Plan, interval: str, when: s
     if plan.archived and plan.id != sub.plan_id:
         raise Invalid("This plan is archived.", errors={"plan": "This plan is archived; choose another."})
     now = clock.now()
+    if sub.status in LIVE_STATUSES and sub.current_period_end <= now:
+        raise Conflict(f"The period ended at {sub.current_period_end:%Y-%m-%d %H:%M} UTC and is being renewed; "
+                       "try again in a few minutes.")
     old, new = _plan_mrr(sub.plan, sub.interval), _plan_mrr(plan, interval)
     kind = "same" if plan.id == sub.plan_id and interval == sub.interval else "upgrade" if new > old else "downgrade"
     effective = "now" if kind == "upgrade" else "period_end"
@@ -109,7 +112,8 @@ def _preview(actor: Actor, sub: Subscription, plan: Plan, interval: str, when: s
 
 def preview_change(actor: Actor, tenant_id: str, plan: str, interval: str | None = None,
                    when: str = "auto") -> ChangePreview:
-    """The proration lines and timing a change would have, without writing anything."""
+    """The proration lines and timing a change would have, without writing anything. Conflict in the
+    minutes between a period's end and the billing run closing it (change_plan closes it itself)."""
     _can_act(actor, tenant_id)
     sub = get_subscription(tenant_id)
     with db.session.no_autoflush:
@@ -122,6 +126,7 @@ def change_plan(actor: Actor, tenant_id: str, plan: str, interval: str | None = 
     preview that was applied."""
     _can_act(actor, tenant_id)
     sub = get_subscription(tenant_id, lock=True)
+    catch_up(sub, actor)
     preview = _preview(actor, sub, find_plan(plan), _interval(interval or sub.interval), when)
     before, mrr_before = snapshot(sub), mrr(sub)
     if preview.kind == "same":

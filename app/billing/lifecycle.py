@@ -10,12 +10,13 @@ from datetime import datetime
 
 from flask import current_app
 
+from app import clock
 from app.auth import keycache
 from app.billing import tax as tax_service
 from app.billing.common import changed, history, mrr, snapshot
 from app.billing.invoice_models import Invoice
 from app.billing.invoicing import open_invoice
-from app.billing.models import Subscription
+from app.billing.models import LIVE_STATUSES, Subscription
 from app.billing.periods import next_boundary
 from app.extensions import db
 from app.plans.models import Plan
@@ -93,6 +94,16 @@ def close_period(sub: Subscription, actor: Actor) -> Invoice | None:
     changed(sub, before, actor, "subscription.renewed", "subscription.updated",
             {"reason": "renewed", "invoice_id": invoice.id})
     return invoice
+
+
+def catch_up(sub: Subscription, actor: Actor) -> int:
+    """Close the periods of a live subscription that ended before now and that the billing run has not
+    closed yet (a change made then applies to the period it falls in). Returns how many were closed."""
+    closed = 0
+    while sub.status in LIVE_STATUSES and sub.current_period_end <= clock.now():
+        close_period(sub, actor)
+        closed += 1
+    return closed
 
 
 def apply_scheduled_change(sub: Subscription, actor: Actor, at: datetime) -> None:

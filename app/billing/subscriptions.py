@@ -17,7 +17,7 @@ from app import clock
 from app.billing import coupons as coupon_service
 from app.billing.common import changed, get_subscription, history, mrr, plan_price, snapshot
 from app.billing.invoicing import pending_line, span
-from app.billing.lifecycle import end_subscription, set_plan, start_period, sync_tenant_plan
+from app.billing.lifecycle import catch_up, end_subscription, set_plan, start_period, sync_tenant_plan
 from app.billing.models import INTERVALS, Subscription
 from app.billing.periods import share
 from app.errors import Conflict, Invalid, NotFound
@@ -101,6 +101,7 @@ def apply_coupon(actor: Actor, tenant_id: str, coupon: str) -> Subscription:
     invoices (once, N of them, or forever). Commits."""
     _can_act(actor, tenant_id)
     sub = get_subscription(tenant_id, lock=True)
+    catch_up(sub, actor)
     if sub.status == "canceled":
         raise Invalid("The subscription is canceled.", errors={"coupon": "Reactivate the subscription first."})
     before, mrr_before = snapshot(sub), mrr(sub)
@@ -119,6 +120,7 @@ def cancel(actor: Actor, tenant_id: str, at_period_end: bool = True, prorate: bo
     fee (by the second, as Stripe). Commits."""
     _can_act(actor, tenant_id)
     sub = get_subscription(tenant_id, lock=True)
+    catch_up(sub, actor)
     if sub.status == "canceled":
         raise Conflict("The subscription is already canceled.")
     reason = str(reason or "").strip()[:200]
@@ -149,6 +151,7 @@ def reactivate(actor: Actor, tenant_id: str) -> Subscription:
     period starts now (new billing anchor, no trial) and its invoice opens. Commits."""
     _can_act(actor, tenant_id)
     sub = get_subscription(tenant_id, lock=True)
+    catch_up(sub, actor)  # a cancellation at a period end that has passed takes effect first
     before, mrr_before = snapshot(sub), mrr(sub)
     now = clock.now()
     metadata: dict[str, Any] = {"reason": "reactivated"}

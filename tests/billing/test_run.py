@@ -160,7 +160,10 @@ def test_the_cli_command_runs_for_a_date(app, subscribe):
 
 def test_jobs_and_the_schedule(subscribe):
     tenant, sub = subscribe("pro")
-    assert jobs.billing_run in [job.func for job in JOBS] and jobs.finalize_due in [job.func for job in JOBS]
+    schedule = [(job.cron, job.interval) for job in JOBS if job.func is jobs.billing_run]
+    assert schedule == [("5 0 * * *", None), (None, 900)]  # daily, and every 15 minutes
+    with clock.travel(T0 + timedelta(hours=2)):
+        assert jobs.finalize_due()["finalized"] == 1
     with clock.travel(T0.replace(month=2)):
         assert jobs.billing_run("2030-02-15")["periods_closed"] == 1
         assert jobs.close_subscription(sub.id)["periods_closed"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -238,3 +239,16 @@ def test_pause_stops_billing_and_resume_starts_a_new_period(subscribe):
     assert (sub.status, sub.current_period_start) == ("active", T0.replace(month=4))
     assert [e.type for e in history_of(tenant.id)][-2:] == ["paused", "resumed"]
     assert (history_of(tenant.id)[-2].mrr_after, history_of(tenant.id)[-1].mrr_after) == (0, 4900)
+
+
+def test_a_change_after_the_period_ended_closes_it_first(subscribe):
+    tenant, _ = subscribe("pro")
+    after = T0.replace(month=2) + timedelta(hours=3)  # the run has not closed the period yet
+    with clock.travel(after), pytest.raises(Conflict, match="being renewed"):
+        changes.preview_change(SYSTEM, tenant.id, "enterprise")
+    with clock.travel(after):
+        applied = changes.change_plan(SYSTEM, tenant.id, "enterprise")
+    renewal = invoices_of(tenant.id)[1]
+    assert (renewal.period_start, lines_of(renewal)) == (T0.replace(month=2), [("subscription", 4900)])
+    assert applied.fraction == Decimal(28 * 86400 - 3 * 3600) / Decimal(28 * 86400)  # of the new period
+    assert [e.type for e in history_of(tenant.id)] == ["created", "renewed", "upgraded"]
