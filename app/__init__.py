@@ -36,6 +36,8 @@ def create_app(config: Any = None) -> Flask:
     from app import cli
 
     cli.register(app)
+    from app.billing import stripe_events  # noqa: F401  (registers the inbound Stripe event handlers)
+
     return app
 
 

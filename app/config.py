@@ -222,6 +222,20 @@ class Config:
         self.BILLING_FINALIZE_GRACE = timedelta(minutes=env_int("BILLING_FINALIZE_GRACE_MINUTES", 60))
         self.BILLING_PAST_DUE_GRACE = timedelta(days=env_int("BILLING_PAST_DUE_GRACE_DAYS", 7))
         self.BILLING_SELLER_COUNTRY = (env_str("BILLING_SELLER_COUNTRY") or "").upper()
+        # Collection: the cascade's order (prepaid credits, then the card on file), dunning retries in days
+        # after the first failure, and whether the tenant is suspended when the last retry fails. Payments go
+        # through Stripe when STRIPE_API_KEY is set (STRIPE_API_BASE points the client elsewhere, e.g. at
+        # stripe-mock); otherwise staff record payments by hand.
+        self.BILLING_COLLECTION_ORDER = env_str("BILLING_COLLECTION_ORDER", "wallet,card")
+        self.BILLING_DUNNING_DAYS = [int(d) for d in (env_str("BILLING_DUNNING_DAYS") or "1,3,5,7").split(",")
+                                     if d.strip()]
+        steps = [step.strip() for step in self.BILLING_COLLECTION_ORDER.split(",") if step.strip()]
+        if not steps or set(steps) - {"wallet", "card"} or len(set(steps)) != len(steps):
+            raise ValueError("BILLING_COLLECTION_ORDER is wallet and/or card, comma-separated (e.g. wallet,card)")
+        self.BILLING_SUSPEND_AFTER_DUNNING = env_bool("BILLING_SUSPEND_AFTER_DUNNING", True)
+        self.STRIPE_API_KEY = env_str("STRIPE_API_KEY")
+        self.STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+        self.STRIPE_MAX_RETRIES = env_int("STRIPE_MAX_RETRIES", 2)
 
         self.INVITATION_TTL = timedelta(days=7)
         self.MAX_KEY_ROLL_GRACE = timedelta(days=7)

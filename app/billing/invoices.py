@@ -20,7 +20,6 @@ from app.billing import tax as tax_service
 from app.billing.common import changed, get_invoice, history, invoice_changed, invoice_payload, mrr, snapshot
 from app.billing.invoice_models import CREDIT_NOTE_REASONS, CreditNote, DocumentSequence, Invoice
 from app.billing.invoicing import price
-from app.billing.lifecycle import mark_past_due
 from app.billing.models import Subscription
 from app.errors import Conflict, Invalid
 from app.events import service as events
@@ -72,23 +71,15 @@ def finalize(actor: Actor, invoice_id: str) -> Invoice:
 
 
 def _collect(actor: Actor, invoice: Invoice) -> None:
-    """Nothing due: paid at once. No way to pay (tax.has_payment_method): the attempt fails, published as
-    invoice.payment_failed, and an active subscription goes past_due. Otherwise the invoice stays open
-    for the payment provider."""
+    """Nothing due: paid at once. Otherwise the collection cascade (app.billing.collection): prepaid
+    credits, then the card on file; what it cannot collect is published as invoice.payment_failed, puts the
+    subscription past_due and enters dunning."""
     if invoice.amount_due == 0:
         _paid(actor, invoice, "nothing_due")
         return
-    if tax_service.has_payment_method(invoice.tenant_id):
-        return
-    invoice_changed(invoice, actor, "invoice.payment_failed", "invoice.payment_failed", {},
-                    {"reason": "no_payment_method"})
-    sub = db.session.get(Subscription, invoice.subscription_id)
-    if sub is not None and sub.status == "active":
-        before, mrr_before = snapshot(sub), mrr(sub)
-        mark_past_due(sub, clock.now())
-        history(sub, "past_due", actor, before, mrr_before, invoice_id=invoice.id)
-        changed(sub, before, actor, "subscription.past_due", "subscription.updated",
-                {"reason": "payment_failed", "invoice_id": invoice.id})
+    from app.billing import collection
+
+    collection.collect(actor, invoice)
 
 
 def _paid(actor: Actor, invoice: Invoice, how: str) -> None:
@@ -96,6 +87,9 @@ def _paid(actor: Actor, invoice: Invoice, how: str) -> None:
     invoice.amount_paid += invoice.amount_due
     invoice.status, invoice.paid_at = "paid", clock.now()
     invoice_changed(invoice, actor, "invoice.paid", "invoice.paid", {"status": [old, "paid"]}, {"how": how})
+    from app.billing import collection
+
+    collection.settle(invoice)  # dunning ends; a tenant it suspended is resumed
     sub = db.session.get(Subscription, invoice.subscription_id)
     if sub is not None and sub.status == "past_due" and not _owes(sub):
         before, mrr_before = snapshot(sub), mrr(sub)
@@ -129,6 +123,9 @@ def void(actor: Actor, invoice_id: str, reason: str = "") -> Invoice:
     invoice.status, invoice.voided_at = "void", clock.now()
     invoice_changed(invoice, actor, "invoice.voided", "invoice.voided", {"status": [old, "void"]},
                     {"reason": str(reason or "")[:200]})
+    from app.billing import collection
+
+    collection.settle(invoice)
     db.session.commit()
     return invoice
 
@@ -140,6 +137,9 @@ def mark_uncollectible(actor: Actor, invoice_id: str) -> Invoice:
         raise Conflict(f"The invoice is {invoice.status}; only an open one can be marked uncollectible.")
     invoice.status, invoice.uncollectible_at = "uncollectible", clock.now()
     invoice_changed(invoice, actor, "invoice.marked_uncollectible", None, {"status": ["open", "uncollectible"]})
+    from app.billing import collection
+
+    collection.settle(invoice)  # written off: no more retries, and the tenant is not held for it
     db.session.commit()
     return invoice
 

@@ -143,4 +143,4 @@ class SubscriptionEvent(PublicIdMixin, TenantScopedMixin, db.Model):
     detail: Mapped[dict] = mapped_column(default=dict)
 
 
-from app.billing import invoice_models  # noqa: E402, F401  (so the metadata sees every billing table)
+from app.billing import invoice_models, payment_models  # noqa: E402, F401  (so the metadata sees every billing table)

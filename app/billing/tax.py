@@ -105,10 +105,15 @@ def set_profile(actor: Actor, tenant_id: str, data: dict[str, Any]) -> BillingPr
 
 
 def has_payment_method(tenant_id: str) -> bool:
-    """Whether the tenant has a way to pay: a payment method (or wallet) recorded on its billing profile.
-    The payments work sets default_payment_method; until then every tenant answers False."""
+    """Whether the tenant has a way to pay: a card on file (app.billing.providers), prepaid credit, or a
+    payment method staff recorded on its billing profile (e.g. "bank_transfer")."""
+    from app.billing import providers, wallets
+
     profile = get_profile(tenant_id)
-    return bool(profile and profile.default_payment_method)
+    if profile and profile.default_payment_method:
+        return True
+    account = providers.account(tenant_id)
+    return bool(account and account.payment_method_ref) or any(v > 0 for v in wallets.balances(tenant_id).values())
 
 
 # --- tax rates --------------------------------------------------------------------------------------

@@ -50,6 +50,13 @@ EVENT_TYPES: dict[str, tuple[str, dict]] = {
                             {"credit_note": {"id": "cn_01jd0000000000000000000000", "number": "CN-2026-000001",
                                              "amount": 1000, "tax_amount": 0, "currency": "USD",
                                              "reason": "order_change"}, "invoice": _INV | {"status": "paid"}}),
+    "tenant.suspended": ("The tenant was suspended: an invoice stayed unpaid after every payment retry.",
+                         {"tenant": {"id": "ten_01jd0000000000000000000000", "slug": "acme", "status": "suspended"},
+                          "reason": "Invoice INV-2026-000123 unpaid after every payment retry.",
+                          "invoice_id": "inv_01jd0000000000000000000000"}),
+    "tenant.resumed": ("The tenant was resumed: the debt that suspended it was settled.",
+                       {"tenant": {"id": "ten_01jd0000000000000000000000", "slug": "acme", "status": "active"},
+                        "reason": "Invoice INV-2026-000123 settled.", "invoice_id": "inv_01jd0000000000000000000000"}),
 }
 
 
