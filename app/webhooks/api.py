@@ -111,8 +111,9 @@ def rotate_secret(endpoint_id: str):
 @blp.response(202, PublishedSchema)
 def publish_events(data: dict):
     """Publish 1–100 events to your endpoints subscribed to their types. Each event's type must be in
-    the catalogue (`GET /event-types`) and its payload a JSON object of at most 256 KB. Delivery is
-    at-least-once, signed (Standard Webhooks), retried for about 27 hours."""
+    the catalogue or one you defined (`GET /event-types`, `POST /event-types`), and its payload a JSON
+    object of at most 256 KB. Delivery is at-least-once, signed (Standard Webhooks), retried for about
+    27 hours."""
     published = outbound.publish_many(g.actor.tenant_id, data["events"])
     return {"data": [message for message, _ in published], "created": sum(new for _, new in published)}
 

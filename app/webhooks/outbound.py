@@ -52,6 +52,8 @@ def _clean_endpoint(data: dict[str, Any], tenant_id: str, partial: bool = False)
         description = str(data.get("description") or "").strip()
         if len(description) > 500:
             errors["description"] = "At most 500 characters."
+        elif "\x00" in description:
+            errors["description"] = "No NUL characters."
         out["description"] = description
     if "event_types" in data:
         types = data.get("event_types") or None
@@ -262,8 +264,12 @@ def check_publishable(event_type: str, payload: Any, idempotency_key: str | None
         errors["event_type"] = f"Unknown event type {event_type!r}."
     if not isinstance(payload, dict):
         errors["payload"] = "The payload must be a JSON object."
-    elif len(json.dumps(jsonable(payload)).encode()) > MAX_PAYLOAD_BYTES:
-        errors["payload"] = f"The payload is larger than {MAX_PAYLOAD_BYTES // 1024} KB."
+    else:
+        text = json.dumps(jsonable(payload))
+        if len(text.encode()) > MAX_PAYLOAD_BYTES:
+            errors["payload"] = f"The payload is larger than {MAX_PAYLOAD_BYTES // 1024} KB."
+        elif "\\u0000" in text:  # PostgreSQL cannot store a NUL character in JSON text
+            errors["payload"] = "The payload contains a NUL character (\\u0000), which cannot be stored."
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         errors["idempotency_key"] = "1 to 255 characters."
     if errors:

@@ -1,4 +1,4 @@
-"""Reads for outbound webhooks: a tenant's endpoints, messages and attempts, and the catalogue."""
+"""Reads for outbound webhooks: a tenant's endpoints, messages and attempts (the catalogue: event_types.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.db import Slice, keyset
 from app.errors import NotFound
 from app.extensions import db
-from app.webhooks.outbound_models import WebhookAttempt, WebhookEndpoint, WebhookEventType, WebhookMessage
+from app.webhooks.outbound_models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 
 def endpoints_slice(tenant_id: str, limit: int, starting_after: str | None) -> Slice:
@@ -40,10 +40,3 @@ def attempts_slice(tenant_id: str, message_id: str, limit: int, starting_after: 
     return keyset(db.session, select(WebhookAttempt).where(WebhookAttempt.tenant_id == tenant_id,
                                                            WebhookAttempt.message_id == message_id),
                   WebhookAttempt.id, limit, starting_after)
-
-
-def event_types(include_deprecated: bool = True) -> list[WebhookEventType]:
-    stmt = select(WebhookEventType).order_by(WebhookEventType.name)
-    if not include_deprecated:
-        stmt = stmt.where(WebhookEventType.deprecated.is_(False))
-    return list(db.session.scalars(stmt))

@@ -89,6 +89,17 @@ def test_bad_input_is_refused_with_reasons_and_nothing_is_published(client, api,
     too_many = client.post("/api/v1/events", headers=headers,
                            json={"events": [{"type": "member.added", "payload": {}}] * 101})
     assert too_many.status_code == 422
+    # a NUL character cannot be stored (PostgreSQL refuses it): a 422 naming the field, never a 500
+    nul = client.post("/api/v1/events", headers=headers,
+                      json={"events": [{"type": "member.added", "payload": {"note": "a\u0000b"}}]})
+    assert nul.status_code == 422 and [e["field"] for e in nul.get_json()["errors"]] == ["events[0].payload"]
+    nul_key = client.post("/api/v1/events", headers=headers,
+                          json={"events": [{"type": "member.added", "payload": {"a\u0000": 1}}]})
+    assert nul_key.status_code == 422
+    described = client.post("/api/v1/webhooks/endpoints", headers=headers,
+                            json={"url": receiver.url, "description": "orders\u0000"})
+    assert described.status_code == 422 and any(e["field"] == "description" for e in described.get_json()["errors"])
+    assert client.get("/api/v1/events", headers=headers).get_json()["data"] == []
 
 
 def test_rotation_signs_with_both_secrets_for_a_day(client, api, receiver):
