@@ -112,3 +112,27 @@ def test_parallel_finalization_numbers_without_gaps(app, subscribe, monkeypatch)
     numbers = sorted(db.session.scalars(select(Invoice.number)))
     assert numbers == [f"INV-2030-{n:06d}" for n in range(1, 25)]
 
+
+
+@POSTGRES_ONLY
+def test_a_coupon_limited_to_one_redemption_is_redeemed_once_under_concurrency(app, make, frozen):
+    from app.billing import coupons, subscriptions
+    from app.billing.models import Coupon
+
+    coupon_id = coupons.create_coupon(SYSTEM, {"name": "One", "code": "ONLYONE", "percent_off": "50",
+                                               "duration": "once", "max_redemptions": 1}).id
+    tenants = [make.tenant().id for _ in range(4)]
+    db.session.commit()
+    db.session.remove()
+
+    def redeem(index: int) -> bool:
+        try:
+            subscriptions.create(SYSTEM, tenants[index], "pro", trial=False, coupon="ONLYONE")
+            return True
+        except Exception:  # noqa: BLE001 - the refused ones
+            db.session.rollback()
+            return False
+
+    results = _in_threads(app, 4, redeem)
+    assert sum(results) == 1
+    assert db.session.get(Coupon, coupon_id).times_redeemed == 1

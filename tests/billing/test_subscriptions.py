@@ -103,6 +103,13 @@ def test_an_upgrade_mid_period_prorates_by_the_second_as_pending_lines(subscribe
     upgraded = history_of(tenant.id)[-1]
     assert (upgraded.type, upgraded.mrr_before, upgraded.mrr_after) == ("upgraded", 4900, 50000)
     assert "subscription.upgraded" in audit_actions(tenant.id)
+    from app.audit.models import AuditEvent
+
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "subscription.upgraded"))
+    from app.plans.queries import find_plan
+
+    assert event.changes["plan_id"] == [find_plan("pro").id, find_plan("enterprise").id]  # old and new
+    assert event.actor_type == "system" and event.meta["proration"] == 22550
 
 
 def test_an_upgrade_during_a_trial_ends_the_trial(subscribe):
