@@ -53,6 +53,11 @@
     }
   });
 
+  // Print buttons: <button data-print> (no inline handlers: the CSP forbids them).
+  document.addEventListener("click", function (evt) {
+    if (evt.target.closest("[data-print]")) window.print();
+  });
+
   // Toasts rendered with the page fade out too, also when htmx swaps a page in (boosted links,
   // HX-Location after a form): those never see a fresh load of this script.
   function fadeRenderedToasts() {

@@ -20,7 +20,7 @@ from app.webhooks.outbound_models import WebhookEndpoint
 # here fails test_every_tenant_route_argument_is_covered until it is added.
 ARGUMENTS = {"membership_id": "membership", "invitation_id": "invitation", "key_id": "key", "event_id": "event",
              "request_id": "request", "endpoint_id": "webhook_endpoint", "message_id": "webhook_message",
-             "name": "webhook_event_type", "recovery_id": "webhook_recovery"}
+             "name": "webhook_event_type", "recovery_id": "webhook_recovery", "invoice_id": "invoice"}
 
 
 def _tenant_rules(app, prefix: str):
@@ -49,6 +49,15 @@ def _objects_of(tenant) -> dict[str, str]:
     from app.webhooks import recovery
 
     own_recovery = recovery.recover(system, tenant.id, endpoint.id)
+    from sqlalchemy import select
+
+    from app.billing import invoices as billing_invoices
+    from app.billing import subscriptions
+    from app.billing.invoice_models import Invoice
+
+    subscriptions.create(system, tenant.id, "pro", trial=False)
+    invoice = db.session.scalar(select(Invoice).where(Invoice.tenant_id == tenant.id))
+    billing_invoices.finalize(system, invoice.id)
     return {
         "membership": tenancy_queries.members(tenant.id)[0].id,
         "invitation": invitation.id,
@@ -59,6 +68,7 @@ def _objects_of(tenant) -> dict[str, str]:
         "webhook_message": message.id,
         "webhook_event_type": own_type.name,
         "webhook_recovery": own_recovery.id,
+        "invoice": invoice.id,
     }
 
 
