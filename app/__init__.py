@@ -80,6 +80,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.portal import bp as auth_portal
     from app.auth.views import bp as auth_views
     from app.billing.portal import bp as billing_portal
+    from app.billing.revenue_admin import bp as revenue_admin
     from app.console.admin import bp as console_admin
     from app.ops.health import bp as ops_health
     from app.ops.metrics import bp as ops_metrics
@@ -99,7 +100,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (auth_views, auth_admin, auth_portal, tenancy_admin, tenancy_portal, plans_admin,
                       audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_metrics_admin,
-                      usage_portal, requestlog_admin, requestlog_portal, ops_health,
+                      usage_portal, requestlog_admin, requestlog_portal, ops_health, revenue_admin,
                       ops_metrics, webhooks_admin, webhooks_inbound, webhooks_portal, webhook_event_types_portal,
                       billing_portal):
         app.register_blueprint(blueprint)

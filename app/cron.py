@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app.api import jobs as api_jobs
 from app.auth import jobs as auth_jobs
 from app.billing import jobs as billing_jobs
+from app.billing import metrics as revenue_metrics
 from app.ratelimit import jobs as ratelimit_jobs
 from app.requestlog import jobs as requestlog_jobs
 from app.usage import jobs as usage_jobs
@@ -41,6 +42,7 @@ JOBS: list[Periodic] = [
     Periodic(webhook_jobs.prune_webhook_messages, "low", interval=3600),
     Periodic(billing_jobs.billing_run, "billing", cron="5 0 * * *", timeout=3600),
     Periodic(billing_jobs.billing_run, "billing", interval=900, timeout=3600),  # closes periods within minutes
+    Periodic(revenue_metrics.refresh, "low", interval=3600, timeout=1800),
 ]
 
 

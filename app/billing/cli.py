@@ -32,3 +32,19 @@ def billing_run(run_date: str | None) -> None:
         click.echo(f"FAILED {subject} (recorded; the next run retries it)")
     if report.failed:
         raise SystemExit(1)
+
+
+@billing_cli.command("metrics")
+@click.option("--from", "since", default=None, help="Recompute from this month (YYYY-MM; default: the first month "
+              "with billing data) to the current one.")
+def billing_metrics(since: str | None) -> None:
+    """Recompute the revenue metrics (revenue_months) from the subscription history, invoices and payments."""
+    from app.billing import metrics
+    from app.errors import Invalid
+
+    try:
+        first = metrics.parse_month(since, "from") if since else None
+    except Invalid:
+        raise click.BadParameter("use YYYY-MM", param_hint="--from") from None
+    written = metrics.rebuild_all(first)
+    click.echo(f"Revenue metrics: {written} month/currency row(s) recomputed.")

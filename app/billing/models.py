@@ -143,4 +143,8 @@ class SubscriptionEvent(PublicIdMixin, TenantScopedMixin, db.Model):
     detail: Mapped[dict] = mapped_column(default=dict)
 
 
-from app.billing import invoice_models, payment_models  # noqa: E402, F401  (so the metadata sees every billing table)
+from app.billing import (  # noqa: E402, F401  (so the metadata sees every billing table)
+    invoice_models,
+    metrics_models,
+    payment_models,
+)

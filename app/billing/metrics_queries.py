@@ -1,0 +1,97 @@
+"""Read side of the revenue page: the pre-aggregated rows, plus small bounded live lists (upcoming renewals
+and past-due invoices, by index, at most 20 each). Nothing here scans every tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app import clock
+from app.billing.common import mrr
+from app.billing.invoice_models import Invoice
+from app.billing.metrics import add_months
+from app.billing.metrics_models import RevenueMonth, RevenueTopTenant
+from app.billing.models import Subscription
+from app.billing.payment_models import InvoiceCollection
+from app.extensions import db
+from app.tenancy.queries import tenants_by_id
+
+LIST_LIMIT = 20
+TOP_SHOWN = 10
+RENEWAL_DAYS = 30
+CHART_MONTHS = 12
+
+
+def currencies() -> list[str]:
+    """The currencies with revenue rows, the main one (largest MRR in its latest month) first."""
+    latest = (select(RevenueMonth.currency, func.max(RevenueMonth.month).label("month"))
+              .group_by(RevenueMonth.currency).subquery())
+    stmt = (select(RevenueMonth.currency)
+            .join(latest, (latest.c.currency == RevenueMonth.currency) & (latest.c.month == RevenueMonth.month))
+            .order_by(RevenueMonth.mrr_end.desc(), RevenueMonth.currency))
+    return list(db.session.scalars(stmt))
+
+
+def months(currency: str) -> list[date]:
+    """The months computed for a currency, latest first."""
+    return list(db.session.scalars(select(RevenueMonth.month).where(RevenueMonth.currency == currency)
+                                   .order_by(RevenueMonth.month.desc())))
+
+
+def month_row(currency: str, month: date) -> RevenueMonth | None:
+    return db.session.get(RevenueMonth, (month, currency))
+
+
+def series(currency: str, month: date, count: int = CHART_MONTHS) -> list[RevenueMonth]:
+    """The rows of the `count` months up to and including `month`, oldest first."""
+    stmt = (select(RevenueMonth)
+            .where(RevenueMonth.currency == currency, RevenueMonth.month <= month,
+                   RevenueMonth.month > add_months(month, -count))
+            .order_by(RevenueMonth.month))
+    return list(db.session.scalars(stmt))
+
+
+@dataclass
+class Listed:
+    """A row of a list on the page: its tenant, and the object (a subscription or an invoice)."""
+
+    tenant: object
+    item: object
+    amount: int
+    at: datetime | None
+
+
+def top_tenants(currency: str, month: date, limit: int = TOP_SHOWN) -> list[Listed]:
+    rows = list(db.session.scalars(select(RevenueTopTenant)
+                                   .where(RevenueTopTenant.month == month, RevenueTopTenant.currency == currency)
+                                   .order_by(RevenueTopTenant.rank).limit(limit)))
+    tenants = tenants_by_id(row.tenant_id for row in rows)
+    return [Listed(tenants.get(row.tenant_id), row, row.mrr, None) for row in rows]
+
+
+def upcoming_renewals(currency: str, days: int = RENEWAL_DAYS, limit: int = LIST_LIMIT) -> list[Listed]:
+    """Paying subscriptions whose period ends in the next `days` days and that will renew, soonest first."""
+    now = clock.now()
+    stmt = (select(Subscription)
+            .where(Subscription.current_period_end >= now, Subscription.current_period_end < now + timedelta(days=days),
+                   Subscription.status.in_(("active", "past_due")), Subscription.cancel_at_period_end.is_(False),
+                   Subscription.currency == currency)
+            .order_by(Subscription.current_period_end, Subscription.id).limit(limit))
+    subs = list(db.session.scalars(stmt))
+    tenants = tenants_by_id(sub.tenant_id for sub in subs)
+    return [Listed(tenants.get(sub.tenant_id), sub, mrr(sub), sub.current_period_end) for sub in subs]
+
+
+def past_due_invoices(currency: str, limit: int = LIST_LIMIT) -> list[Listed]:
+    """Open or uncollectible invoices whose collection failed (in dunning or exhausted), oldest first."""
+    stmt = (select(Invoice, InvoiceCollection)
+            .join(InvoiceCollection, InvoiceCollection.invoice_id == Invoice.id)
+            .where(InvoiceCollection.status.in_(("retrying", "exhausted")),
+                   Invoice.status.in_(("open", "uncollectible")), Invoice.currency == currency)
+            .order_by(Invoice.finalized_at, Invoice.id).limit(limit))
+    rows = list(db.session.execute(stmt))
+    tenants = tenants_by_id(invoice.tenant_id for invoice, _ in rows)
+    return [Listed(tenants.get(invoice.tenant_id), (invoice, collected), invoice.amount_due, invoice.finalized_at)
+            for invoice, collected in rows]
