@@ -1,4 +1,5 @@
-"""Demo data: the plan catalogue, a staff login and N tenants with people, keys and audit history."""
+"""Demo data: the plan catalogue, a staff login and N tenants with people, keys and audit history, usage, and
+a year of subscriptions and invoices (app.billing.demo)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,12 @@ def seed(tenants: int = 50, seed_value: int = 7, log=print) -> dict[str, int]:
     from app.usage.demo import seed_usage
 
     counts["usage_days"] = seed_usage(rng)
+    from app.billing.demo import seed_billing
+
+    billing = seed_billing(rng, STAFF_EMAIL, log=log)
+    counts.update(billing)
+    log(f"  billing: {billing['subscriptions']} subscriptions with a year of history, "
+        f"{billing['invoices']} finalized invoices")
     return counts
 
 

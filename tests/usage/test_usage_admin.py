@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
+from sqlalchemy import select
+
 from app.plans import service as plans_service
 from app.plans.queries import find_plan
 from app.security import Actor
@@ -40,3 +44,24 @@ def test_demo_seed_writes_90_days_of_usage_that_the_pages_show(app, staff_client
     assert "days of usage" in result.output
     page = staff_client.get("/admin/usage/").get_data(as_text=True)
     assert "Acme Corp" in page and 'id="usage-chart"' in page
+    _assert_a_year_of_billing()
+
+
+def _assert_a_year_of_billing():
+    """The same seed gave the tenants a year of subscription history and invoices, through the services."""
+    from app import clock
+    from app.billing.invoice_models import Invoice
+    from app.billing.models import SubscriptionEvent
+    from app.extensions import db
+
+    events = db.session.execute(select(SubscriptionEvent.type, SubscriptionEvent.occurred_at)).all()
+    months = {(at.year, at.month) for _, at in events if at.replace(tzinfo=UTC) <= clock.now()}
+    assert len(months) >= 12, sorted(months)
+    types = {kind for kind, _ in events}
+    assert {"created", "renewed", "past_due", "recovered"} <= types, types
+    invoices = db.session.scalars(select(Invoice)).all()
+    finalized = [invoice for invoice in invoices if invoice.status != "draft"]
+    assert len(finalized) >= 12 and all(invoice.number for invoice in finalized)
+    paid = [invoice for invoice in finalized if invoice.status == "paid"]
+    assert len(paid) >= 11 and all(invoice.amount_paid == invoice.total for invoice in paid if invoice.total > 0)
+    assert all(invoice.total == sum(line.amount for line in invoice.lines) for invoice in invoices)
