@@ -71,6 +71,15 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     return {"amount": amount, "currency": currency, "expires_at": expires_at, "note": note}
 
 
+def problems(data: dict[str, Any]) -> dict[str, str]:
+    """What is wrong with a grant (field → reason), for forms that check more fields of their own."""
+    try:
+        _clean(data)
+    except Invalid as exc:
+        return dict(exc.errors)
+    return {}
+
+
 def add(actor: Actor, tenant_id: str, kind: str, data: dict[str, Any], *, commit: bool = True) -> CreditGrant:
     """Add credit: `granted` by staff (free) or `paid` (a top-up the provider collected). Audited."""
     if kind not in GRANT_KINDS:
