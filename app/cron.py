@@ -42,6 +42,8 @@ JOBS: list[Periodic] = [
     Periodic(webhook_jobs.prune_webhook_messages, "low", interval=3600),
     Periodic(billing_jobs.billing_run, "billing", cron="5 0 * * *", timeout=3600),
     Periodic(billing_jobs.billing_run, "billing", interval=900, timeout=3600),  # closes periods within minutes
+    Periodic(billing_jobs.retry_dunning, "billing", interval=3600, timeout=1800),
+    Periodic(billing_jobs.expire_credits, "billing", interval=3600),
     Periodic(revenue_metrics.refresh, "low", interval=3600, timeout=1800),
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from app import clock
-from app.billing import invoices, run
+from app.billing import collection, invoices, run, wallets
 from app.errors import Conflict
 from app.security import Actor
 
@@ -34,3 +34,13 @@ def finalize_invoice(invoice_id: str) -> str:
         return invoices.finalize(Actor.system("billing job"), invoice_id).status
     except Conflict:
         return "already finalized"
+
+
+def retry_dunning() -> dict:
+    """Collect again the failed invoices whose next dunning retry is due (hourly)."""
+    return collection.retry_due()
+
+
+def expire_credits() -> int:
+    """Expire what is left of credit grants past their expiry (hourly)."""
+    return wallets.expire()

@@ -314,3 +314,12 @@ def test_card_first_when_the_order_says_so(client, app, subscribe, stripe_api, m
     assert [p.provider for p in db.session.scalars(select(Payment).where(Payment.invoice_id == invoice.id))] == [
         "stripe"]
     assert wallets.balance(tenant.id, "USD") == 100_000
+
+
+def test_dunning_retries_and_credit_expiry_are_scheduled_jobs():
+    from app.billing import jobs
+    from app.cron import JOBS
+
+    scheduled = {job.func: job for job in JOBS}
+    assert scheduled[jobs.retry_dunning].queue == "billing" and scheduled[jobs.retry_dunning].interval == 3600
+    assert scheduled[jobs.expire_credits].interval == 3600

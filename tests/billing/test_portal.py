@@ -38,7 +38,8 @@ def test_owners_and_admins_see_billing_members_and_viewers_do_not(as_role, bille
     assert billed["invoice"].number in html and "Confirm the change" in html and "Cancel subscription" in html
     assert 'id="upcoming-total">$49.00' in html  # the next renewal, before tax
     admin = as_role("admin").get(BASE).get_data(as_text=True)
-    assert billed["invoice"].number in admin and "Confirm the change" not in admin and "Cancel subscription" not in admin
+    assert billed["invoice"].number in admin
+    assert "Confirm the change" not in admin and "Cancel subscription" not in admin
     for role in ("member", "viewer"):
         assert as_role(role).get(BASE).status_code == 403
         assert "Billing" not in as_role(role).get("/t/tenant-a").get_data(as_text=True).split("</nav>")[0]
