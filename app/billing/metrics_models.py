@@ -1,6 +1,10 @@
 """Billing ORM, revenue side: the pre-aggregated revenue metrics the staff page reads (one row per month and
 currency, and each month's top tenants by MRR). Filled by app.billing.metrics.rebuild(); never edited by hand.
 
+It also declares the two indexes the page's live lists walk, so that they read at most 20 rows each whatever
+the number of tenants: subscriptions by (status, current_period_end) for the upcoming renewals, and
+invoice_collections by (status, first_failed_at) for the past-due invoices.
+
 Money columns are integer minor units of `currency`; rates are percentages (Decimal, 4 places) and are NULL
 where undefined (nothing to divide by).
 """
@@ -13,6 +17,8 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.billing.models import Subscription
+from app.billing.payment_models import InvoiceCollection
 from app.db import ID_LENGTH
 from app.extensions import db
 
@@ -71,10 +77,13 @@ class RevenueTopTenant(db.Model):
     """The tenants with the highest MRR at a month's end, ranked from 1 (kept to metrics.TOP_TENANTS)."""
 
     __tablename__ = "revenue_top_tenants"
-    __table_args__ = (Index("ix_revenue_top_tenants_month_currency_mrr", "month", "currency", "mrr"),)
 
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
     rank: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("tenants.id"), index=True)
     mrr: Mapped[int] = mapped_column(BigInteger)
+
+
+Index("ix_subscriptions_status_current_period_end", Subscription.status, Subscription.current_period_end)
+Index("ix_invoice_collections_status_first_failed_at", InvoiceCollection.status, InvoiceCollection.first_failed_at)

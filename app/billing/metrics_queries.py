@@ -72,26 +72,34 @@ def top_tenants(currency: str, month: date, limit: int = TOP_SHOWN) -> list[List
 
 
 def upcoming_renewals(currency: str, days: int = RENEWAL_DAYS, limit: int = LIST_LIMIT) -> list[Listed]:
-    """Paying subscriptions whose period ends in the next `days` days and that will renew, soonest first."""
+    """Paying subscriptions whose period ends in the next `days` days and that will renew, soonest first. One
+    query per status, each walking ix_subscriptions_status_current_period_end for at most `limit` rows."""
     now = clock.now()
-    stmt = (select(Subscription)
-            .where(Subscription.current_period_end >= now, Subscription.current_period_end < now + timedelta(days=days),
-                   Subscription.status.in_(("active", "past_due")), Subscription.cancel_at_period_end.is_(False),
-                   Subscription.currency == currency)
-            .order_by(Subscription.current_period_end, Subscription.id).limit(limit))
-    subs = list(db.session.scalars(stmt))
+    subs: list[Subscription] = []
+    for status in ("active", "past_due"):
+        subs += db.session.scalars(
+            select(Subscription)
+            .where(Subscription.status == status, Subscription.current_period_end >= now,
+                   Subscription.current_period_end < now + timedelta(days=days),
+                   Subscription.cancel_at_period_end.is_(False), Subscription.currency == currency)
+            .order_by(Subscription.current_period_end).limit(limit))
+    subs = sorted(subs, key=lambda sub: (sub.current_period_end, sub.id))[:limit]
     tenants = tenants_by_id(sub.tenant_id for sub in subs)
     return [Listed(tenants.get(sub.tenant_id), sub, mrr(sub), sub.current_period_end) for sub in subs]
 
 
 def past_due_invoices(currency: str, limit: int = LIST_LIMIT) -> list[Listed]:
-    """Open or uncollectible invoices whose collection failed (in dunning or exhausted), oldest first."""
-    stmt = (select(Invoice, InvoiceCollection)
+    """Invoices whose collection failed and is not settled (in dunning, or exhausted), the oldest debt first.
+    One query per dunning status, each walking ix_invoice_collections_status_first_failed_at."""
+    rows: list = []
+    for status in ("retrying", "exhausted"):
+        rows += db.session.execute(
+            select(Invoice, InvoiceCollection)
             .join(InvoiceCollection, InvoiceCollection.invoice_id == Invoice.id)
-            .where(InvoiceCollection.status.in_(("retrying", "exhausted")),
-                   Invoice.status.in_(("open", "uncollectible")), Invoice.currency == currency)
-            .order_by(Invoice.finalized_at, Invoice.id).limit(limit))
-    rows = list(db.session.execute(stmt))
+            .where(InvoiceCollection.status == status, Invoice.status.in_(("open", "uncollectible")),
+                   Invoice.currency == currency)
+            .order_by(InvoiceCollection.first_failed_at).limit(limit)).all()
+    rows = sorted(rows, key=lambda row: (row[1].first_failed_at, row[0].id))[:limit]
     tenants = tenants_by_id(invoice.tenant_id for invoice, _ in rows)
     return [Listed(tenants.get(invoice.tenant_id), (invoice, collected), invoice.amount_due, invoice.finalized_at)
             for invoice, collected in rows]

@@ -1,9 +1,10 @@
 """Revenue metrics: the pre-aggregated months (MRR, movements, customers, churn rates, retention, overage,
-aging, collection) per currency, and each month's top tenants by MRR, filled by app.billing.metrics.
+aging, collection) per currency, and each month's top tenants by MRR, filled by app.billing.metrics; and the
+indexes the revenue page's bounded lists walk (renewals by status and period end, dunning by status and age).
 
 Revision ID: 0012_revenue_metrics
 Revises: 0011_payments
-Create Date: 2026-11-23 14:04:14.291863
+Create Date: 2026-11-23 14:13:27.090795
 
 """
 from alembic import op
@@ -65,14 +66,24 @@ def upgrade():
     sa.PrimaryKeyConstraint('month', 'currency', 'rank', name=op.f('pk_revenue_top_tenants'))
     )
     with op.batch_alter_table('revenue_top_tenants', schema=None) as batch_op:
-        batch_op.create_index('ix_revenue_top_tenants_month_currency_mrr', ['month', 'currency', 'mrr'], unique=False)
         batch_op.create_index(batch_op.f('ix_revenue_top_tenants_tenant_id'), ['tenant_id'], unique=False)
+
+    with op.batch_alter_table('invoice_collections', schema=None) as batch_op:
+        batch_op.create_index('ix_invoice_collections_status_first_failed_at', ['status', 'first_failed_at'], unique=False)
+
+    with op.batch_alter_table('subscriptions', schema=None) as batch_op:
+        batch_op.create_index('ix_subscriptions_status_current_period_end', ['status', 'current_period_end'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('subscriptions', schema=None) as batch_op:
+        batch_op.drop_index('ix_subscriptions_status_current_period_end')
+
+    with op.batch_alter_table('invoice_collections', schema=None) as batch_op:
+        batch_op.drop_index('ix_invoice_collections_status_first_failed_at')
+
     with op.batch_alter_table('revenue_top_tenants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_revenue_top_tenants_tenant_id'))
-        batch_op.drop_index('ix_revenue_top_tenants_month_currency_mrr')
 
     op.drop_table('revenue_top_tenants')
     op.drop_table('revenue_months')

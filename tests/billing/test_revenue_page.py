@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -17,7 +17,7 @@ from app.billing.metrics_models import RevenueMonth
 from app.extensions import db
 from app.plans import service as plans_service
 from tests.admin.helpers import audit_events, fresh, text
-from tests.billing.conftest import STAFF, SYSTEM, invoices_of
+from tests.billing.conftest import SYSTEM, invoices_of
 
 
 def at(month: int, day: int, hour: int = 10) -> datetime:
@@ -143,3 +143,24 @@ def test_only_staff_see_it(billed, client, as_role):
     assert owner.form("/admin/revenue/recompute", {"month": "2030-01"}).status_code == 404
     assert audit_events("revenue.recomputed") == []
 
+
+
+def test_the_live_lists_hold_at_most_20_in_order(make, frozen):
+    from app.billing import metrics_queries
+
+    tenants = []
+    for hour in range(23):
+        with clock.travel(at(1, 15, 0) + timedelta(hours=hour)):
+            tenant = make.tenant(name=f"T{hour:02d}")
+            subscriptions.create(SYSTEM, tenant.id, "pro", trial=False)
+            invoices.finalize(SYSTEM, invoices_of(tenant.id)[0].id)  # no way to pay: past due
+            tenants.append(tenant)
+    subscriptions.cancel(SYSTEM, tenants[0].id, at_period_end=True)  # will not renew
+    with clock.travel(at(1, 20)):
+        renewals = metrics_queries.upcoming_renewals("USD")
+        past_due = metrics_queries.past_due_invoices("USD")
+    assert [row.tenant.name for row in renewals] == [f"T{hour:02d}" for hour in range(1, 21)]
+    assert [row.at for row in renewals] == sorted(row.at for row in renewals)
+    assert [row.tenant.name for row in past_due] == [f"T{hour:02d}" for hour in range(20)]
+    assert all(row.amount == 4900 for row in past_due)
+    assert metrics_queries.upcoming_renewals("EUR") == [] and metrics_queries.past_due_invoices("EUR") == []
