@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy import and_, case, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
@@ -55,6 +55,7 @@ FIGURES = ("mrr_start", "mrr_end", "arr", "new_mrr", "expansion_mrr", "reactivat
            "net_revenue_retention", "overage_revenue", "aging_0_30", "aging_31_60", "aging_61_90", "aging_90_plus",
            "invoices_due", "invoices_paid", "collection_rate", "first_attempts", "first_attempt_successes",
            "first_attempt_rate")
+REBUILD_LOCK = 0x7265766D  # "revm": PostgreSQL advisory lock that makes rebuilds take turns
 AGING = (("aging_0_30", 30), ("aging_31_60", 60), ("aging_61_90", 90), ("aging_90_plus", None))
 
 
@@ -299,13 +300,19 @@ def _write(months: list[date], computed: dict[date, dict[str, dict[str, Any]]]) 
     return written
 
 
-def rebuild_months(months: list[date]) -> int:
-    """Recompute the given months and replace their rows; commits. Returns the number of (month, currency)
-    rows written. Two rebuilds at once: the loser of the insert race tries once more."""
+def rebuild_months(months: list[date], actor: Actor | None = None) -> int:
+    """Recompute the given months and replace their rows (audited as revenue.recomputed when an actor asks);
+    commits. Returns the number of (month, currency) rows written. Rebuilds take turns (an advisory lock on
+    PostgreSQL); should two still race to insert the same row, the loser tries once more."""
     months = sorted(set(months))
     for attempt in (1, 2):
         try:
+            if db.session.get_bind().dialect.name == "postgresql":  # one rebuild at a time (SQLite: one writer)
+                db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REBUILD_LOCK})
             written = _write(months, compute(months))
+            if actor is not None:
+                audit.record(actor, "revenue.recomputed",
+                             metadata={"months": [month.strftime("%Y-%m") for month in months], "rows": written})
             db.session.commit()
             return written
         except IntegrityError:
@@ -350,8 +357,4 @@ def refresh() -> dict:
 
 def recompute(actor: Actor, month: date) -> int:
     """Recompute one month on request (staff), audited; commits."""
-    month = first_of(month)
-    written = _write([month], compute([month]))
-    audit.record(actor, "revenue.recomputed", metadata={"month": month.strftime("%Y-%m"), "rows": written})
-    db.session.commit()
-    return written
+    return rebuild_months([first_of(month)], actor)

@@ -133,7 +133,7 @@ def test_recomputing_a_past_month_later_gives_the_same_numbers(business):
     assert figures(row(FEB)) == before
     assert row(FEB).computed_at == clock.now()
     metrics.rebuild(FEB)  # and again: idempotent
-    assert db.session.scalar(select(db.func.count()).select_from(RevenueMonth)) == 2  # (Jan was never built)
+    assert db.session.scalar(select(db.func.count()).select_from(RevenueMonth)) == 2  # Jan and Feb, once each
 
 
 def test_top_tenants_are_ranked_by_month_end_mrr(business):
@@ -249,7 +249,7 @@ def test_recompute_is_audited(make, frozen):
     subscriptions.create(SYSTEM, make.tenant().id, "pro", trial=False)
     assert metrics.recompute(STAFF, date(2030, 1, 9)) == 1
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "revenue.recomputed"))
-    assert event is not None and event.meta["month"] == "2030-01"
+    assert event is not None and event.meta == {"months": ["2030-01"], "rows": 1}
 
 
 def test_the_hourly_job_recomputes_the_current_and_previous_month(make, frozen):
@@ -275,3 +275,19 @@ def test_percent_and_months():
     assert metrics.add_months(date(2030, 12, 1), 1) == date(2031, 1, 1)
     assert metrics.add_months(date(2030, 1, 1), -13) == date(2028, 12, 1)
     assert metrics.bounds(date(2030, 2, 1)) == (at(2, 1, 0), at(3, 1, 0))
+
+
+@pytest.mark.skipif(not __import__("app.config", fromlist=["x"]).test_settings_from_env()["database_url"],
+                    reason="row locks between connections: PostgreSQL only (SQLite lets one writer in at a time)")
+def test_rebuilds_at_the_same_moment_both_succeed_with_one_row(app, business):
+    from tests.billing.test_concurrency import _in_threads
+
+    metrics.rebuild(FEB)
+    months = business["seen"]
+    with clock.travel(at(4, 20)):
+        results = _in_threads(app, 4, lambda _: metrics.rebuild(FEB))
+    assert results == [1, 1, 1, 1]
+    db.session.expire_all()
+    assert db.session.scalar(select(db.func.count()).select_from(RevenueMonth)
+                             .where(RevenueMonth.month == FEB)) == 1
+    assert figures(row(FEB)) == months[FEB]

@@ -115,7 +115,7 @@ def test_recompute_rebuilds_the_month_and_is_audited(billed, staff_client):
     fresh()
     assert db.session.get(RevenueMonth, (date(2030, 1, 1), "USD")).mrr_end == 54900
     [event] = audit_events("revenue.recomputed")
-    assert event.meta == {"month": "2030-01", "rows": 1} and event.actor_display == staff_client.user.email
+    assert event.meta == {"months": ["2030-01"], "rows": 1} and event.actor_display == staff_client.user.email
     page = text(staff_client.get(response.headers["Location"]))
     assert "Revenue for January 2030 recomputed (1 currency)." in page
 
