@@ -55,6 +55,7 @@ def test_the_page_shows_the_latest_month(billed, staff_client):
     assert re.search(r'id="revenue-net-churn">-82\.1%<', page)  # (0 + 0 − 45100 − 0) / 54900
     assert re.search(r'id="revenue-gross-churn">0\.0%<', page)
     assert 'id="revenue-customer-churn">0.0%<' in page
+    assert "<th>Expansion</th><td>$451.00</td>" in page and "<th>Churn</th><td>$0.00</td>" in page
     for chart in ("revenue-mrr-chart", "revenue-movements-chart"):
         figure = json.loads(html.unescape(re.search(rf'id="{chart}" data-figure=\'([^\']+)\'', page).group(1)))
         assert figure["data"][0]["x"] == ["2030-01", "2030-02"]
