@@ -80,6 +80,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.portal import bp as auth_portal
     from app.auth.views import bp as auth_views
     from app.billing.admin import bp as billing_admin
+    from app.billing.catalog_admin import bp as billing_catalog_admin
     from app.billing.portal import bp as billing_portal
     from app.billing.revenue_admin import bp as revenue_admin
     from app.console.admin import bp as console_admin
@@ -103,7 +104,7 @@ def _register_blueprints(app: Flask) -> None:
                       audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_metrics_admin,
                       usage_portal, requestlog_admin, requestlog_portal, ops_health, revenue_admin,
                       ops_metrics, webhooks_admin, webhooks_inbound, webhooks_portal, webhook_event_types_portal,
-                      billing_portal, billing_admin):
+                      billing_portal, billing_admin, billing_catalog_admin):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request, url_for
 
-from app.billing import changes, collection, invoices, providers, queries, subscriptions
+from app.billing import changes, collection, invoices, providers, queries, subscriptions, tax
 from app.billing.common import get_invoice
 from app.errors import Invalid, NotFound, ServiceError
 from app.money import Money
@@ -21,6 +21,14 @@ from app.tenancy.models import Tenant
 from app.web import int_arg, is_partial_request, redirect_to, render, toast
 
 bp = Blueprint("billing_portal", __name__, url_prefix="/t/<slug>/billing")
+
+
+@bp.app_template_filter("number")
+def number(value: Any) -> str:
+    """A Decimal without trailing zeros or an exponent: 20.00 → 20, 7.2500 → 7.25, 1234.5 → 1,234.5."""
+    from decimal import Decimal
+
+    return "" if value is None else f"{Decimal(value).normalize():,f}"
 
 
 @bp.app_template_filter("money")
@@ -37,7 +45,7 @@ def _page(tenant: Tenant, status: int = 200, errors: dict | None = None, form: d
                   plans=queries.public_plans(sub.currency) if sub else [],
                   invoices=queries.invoices_page(tenant.id, int_arg("page", 1), 10), credits=queries.credits(tenant.id),
                   account=account, provider=providers.name(), can_write=g.actor.can("billing:write"),
-                  errors=errors or {}, form=form or {})
+                  profile=tax.get_profile(tenant.id), errors=errors or {}, form=form or {})
 
 
 @bp.route("")
@@ -141,6 +149,37 @@ def top_up(tenant: Tenant):
         toast("The payment is processing; the credit shows once it goes through.")
     else:
         toast(f"The card was not charged: {payment.failure_message}", "error")
+    return redirect_to(url_for(".index", slug=tenant.slug))
+
+
+@bp.route("/details", methods=["POST"])
+@tenant_permission("billing:write")
+def details(tenant: Tenant):
+    """Where the tenant is taxed (country, region) and its tax id, printed on its invoices."""
+    form = {k: request.form.get(k, "") for k in ("country", "region", "tax_id")}
+    try:
+        tax.set_profile(current_actor(), tenant.id, form)
+    except ServiceError as exc:
+        return _page(tenant, exc.status, exc.errors, form)
+    toast("Billing details saved; the next invoice uses them.")
+    return redirect_to(url_for(".index", slug=tenant.slug))
+
+
+@bp.route("/coupon", methods=["POST"])
+@tenant_permission("billing:write")
+def coupon(tenant: Tenant):
+    """Redeem a coupon code on the subscription."""
+    code = request.form.get("coupon", "").strip()
+    form = {"coupon": code}
+    if not code:
+        return _page(tenant, 422, {"coupon": "Enter the code."}, form)
+    try:
+        sub = subscriptions.apply_coupon(current_actor(), tenant.id, code)
+    except ServiceError as exc:
+        errors = exc.errors or {}
+        return _page(tenant, exc.status, {"coupon": errors.get("coupon") or errors.get("code") or exc.detail}, form)
+    toast(f"Coupon {sub.coupon.name} applied: it discounts your next invoice"
+          f"{'s' if sub.coupon.duration != 'once' else ''}.")
     return redirect_to(url_for(".index", slug=tenant.slug))
 
 

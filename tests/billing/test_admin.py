@@ -141,3 +141,47 @@ def test_staff_downgrade_now_and_cancel_and_subscribe(app, staff, billed, make):
     assert (sub.plan.code, sub.interval, sub.status) == ("pro", "annual", "active")
     dup = staff.form(f"{BASE}/tenants/{fresh.id}/subscribe", {"plan": "pro"})
     assert dup.status_code == 409
+
+
+def test_staff_create_and_archive_coupons_and_the_form_names_bad_fields(staff):
+    from app.billing.models import Coupon
+
+    url = f"{BASE}/catalog"
+    assert "No coupons yet" in staff.get(url).get_data(as_text=True)
+    both = staff.form(f"{url}/coupons", {"name": "Bad", "kind": "percent", "value": "150", "duration": "once"})
+    assert both.status_code == 422 and "A percentage above 0 and at most 100" in both.get_data(as_text=True)
+    repeating = staff.form(f"{url}/coupons", {"name": "R", "kind": "percent", "value": "10", "duration": "repeating"})
+    assert repeating.status_code == 422 and "How many invoices a repeating coupon" in repeating.get_data(as_text=True)
+    assert staff.form(f"{url}/coupons", {"name": "Launch", "code": "launch20", "kind": "percent", "value": "20",
+                                         "duration": "repeating", "duration_periods": "3", "max_redemptions": "100",
+                                         "redeem_by": "2030-12-31"}).status_code == 303
+    assert staff.form(f"{url}/coupons", {"name": "Ten off", "kind": "amount", "value": "10", "currency": "USD",
+                                         "duration": "forever"}).status_code == 303
+    launch = db.session.scalar(select(Coupon).where(Coupon.code == "LAUNCH20"))
+    assert (launch.percent_off, launch.duration_periods, launch.max_redemptions) == (20, 3, 100)
+    assert launch.redeem_by.date().isoformat() == "2030-12-31"
+    assert db.session.scalar(select(Coupon.amount_off).where(Coupon.name == "Ten off")) == 1000
+    dup = staff.form(f"{url}/coupons", {"name": "Again", "code": "LAUNCH20", "kind": "percent", "value": "5",
+                                        "duration": "once"})
+    assert dup.status_code == 422 and "Another coupon has this code" in dup.get_data(as_text=True)
+    assert staff.form(f"{url}/coupons/{launch.id}/archive").status_code == 303
+    db.session.refresh(launch)
+    assert launch.archived_at is not None
+    assert {"coupon.created", "coupon.archived"} <= set(_actions())
+
+
+def test_staff_create_and_switch_tax_rates(staff):
+    from app.billing.models import TaxRate
+
+    url = f"{BASE}/catalog"
+    bad = staff.form(f"{url}/tax-rates", {"country": "XX", "name": "VAT", "percentage": "19"})
+    assert bad.status_code == 422 and "two-letter ISO 3166" in bad.get_data(as_text=True)
+    assert staff.form(f"{url}/tax-rates", {"country": "de", "name": "VAT", "percentage": "19"}).status_code == 303
+    again = staff.form(f"{url}/tax-rates", {"country": "DE", "name": "VAT", "percentage": "7"})
+    assert again.status_code == 409
+    rate = db.session.scalar(select(TaxRate))
+    assert (rate.country, rate.percentage, rate.active) == ("DE", 19, True)
+    assert staff.form(f"{url}/tax-rates/{rate.id}/toggle").status_code == 303
+    db.session.refresh(rate)
+    assert rate.active is False
+    assert "19%" in staff.get(url).get_data(as_text=True)

@@ -128,3 +128,24 @@ def test_a_top_up_with_a_bad_amount_is_refused_with_the_reason(as_role, billed, 
     ok = client.form(f"{BASE}/top-up", {"amount": "30"})
     assert ok.status_code == 303
     assert wallets.balance(tenant.id, "USD") == 3_000
+
+
+def test_an_owner_sets_billing_details_and_redeems_a_coupon(as_role, billed):
+    from app.billing import coupons, tax
+    from tests.billing.conftest import STAFF
+
+    coupons.create_coupon(STAFF, {"name": "Half off", "code": "HALF", "percent_off": "50",
+                                        "duration": "once"})
+    client = as_role("owner")
+    bad = client.form(f"{BASE}/details", {"country": "Germany", "region": "", "tax_id": ""})
+    assert bad.status_code == 422 and "two-letter ISO 3166" in bad.get_data(as_text=True)
+    assert client.form(f"{BASE}/details", {"country": "de", "region": "", "tax_id": "de123456789"}).status_code == 303
+    profile = tax.get_profile(billed["tenant"].id)
+    assert (profile.country, profile.tax_id) == ("DE", "DE123456789")
+    unknown = client.form(f"{BASE}/coupon", {"coupon": "NOPE"})
+    assert unknown.status_code in (404, 422) and 'id="e-coupon"' in unknown.get_data(as_text=True)
+    assert client.form(f"{BASE}/coupon", {"coupon": "half"}).status_code == 303
+    page = client.get(BASE).get_data(as_text=True)
+    assert "Coupon Half off" in page and 'id="upcoming-total">$24.50' in page  # the next renewal, half off
+    assert as_role("admin").form(f"{BASE}/coupon", {"coupon": "HALF"}).status_code == 403
+    assert 'id="details-form"' not in as_role("admin").get(BASE).get_data(as_text=True)

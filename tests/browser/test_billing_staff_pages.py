@@ -57,3 +57,33 @@ def test_staff_filter_invoices_mark_one_paid_and_grant_credit(page, live_server,
     page.click("button:has-text('Grant')")
     expect(page.locator(".toast")).to_contain_text("$40.00 of credit granted to Acme Paying")
     expect(page.locator("#credit-balance")).to_contain_text("$40.00")
+
+
+def test_staff_create_a_coupon_and_a_tax_rate(page, live_server, make):
+    _sign_in_staff(page, make)
+    page.click("nav >> text=Invoices")
+    page.click("text=Coupons and tax")
+    page.wait_for_url("**/admin/billing/catalog")
+    expect(page.locator("#coupons")).to_contain_text("No coupons yet")
+    page.fill("#coupon-form #f-name", "Launch")
+    page.fill("#coupon-form #f-code", "launch20")
+    page.fill("#coupon-form #f-value", "120")
+    page.click("button:has-text('Create coupon')")
+    expect(page.locator("#coupon-form #e-value")).to_contain_text("at most 100")
+    page.fill("#coupon-form #f-value", "20")
+    page.click("button:has-text('Create coupon')")
+    expect(page.locator(".toast")).to_contain_text("Coupon LAUNCH20 created")
+    expect(page.locator("#coupons-table")).to_contain_text("20%")
+
+    page.fill("#rate-form #f-country", "DE")
+    page.fill("#rate-form #f-name", "VAT")
+    page.fill("#rate-form #f-percentage", "19")
+    page.click("button:has-text('Create tax rate')")
+    expect(page.locator("#rates-table")).to_contain_text("19%")
+    seen = _answer_next_dialog(page, accept=True)
+    page.click("#rates-table button:has-text('Switch off')")
+    assert seen and "Stop applying VAT" in seen[0]
+    expect(page.locator("#rates-table")).to_contain_text("off")
+    seen = _answer_next_dialog(page, accept=True)
+    page.click("#coupons-table button:has-text('Archive')")
+    expect(page.locator("#coupons-table")).to_contain_text("archived")
