@@ -188,6 +188,42 @@ def settle(invoice: Invoice) -> None:
         _after_status_change(tenant, "active", f"Invoice {invoice.number or invoice.id} settled.", invoice)
 
 
+def charge_late_fees(now: datetime | None = None) -> int:
+    """Once per invoice still unpaid BILLING_PAST_DUE_GRACE after its first failed collection: its plan's
+    late fee plus late interest (a percentage of what it still owes) as a `late_fee` line on the
+    subscription's next invoice (never discounted by a coupon). Audited. Returns how many were charged."""
+    from app.billing.common import invoice_changed, percent_of
+    from app.billing.invoicing import pending_line
+    from app.billing.models import Subscription
+    from app.plans.models import Plan
+
+    now = now or clock.now()
+    grace = current_app.config["BILLING_PAST_DUE_GRACE"]
+    due = db.session.execute(select(InvoiceCollection, Invoice)
+                             .join(Invoice, Invoice.id == InvoiceCollection.invoice_id)
+                             .where(InvoiceCollection.status.in_(("retrying", "exhausted")),
+                                    InvoiceCollection.late_fee_charged_at.is_(None),
+                                    InvoiceCollection.first_failed_at <= now - grace, Invoice.status == "open")
+                             .with_for_update(of=InvoiceCollection, skip_locked=True)).tuples().all()
+    charged = 0
+    for collection, invoice in due:
+        plan = db.session.get(Plan, invoice.plan_id)
+        owed = invoice.amount_due
+        amount = (plan.late_fee or 0) + (percent_of(owed, plan.late_fee_percent) if plan.late_fee_percent else 0)
+        collection.late_fee_charged_at = now
+        sub = db.session.get(Subscription, invoice.subscription_id)
+        if amount <= 0 or owed <= 0 or sub is None:
+            continue
+        pending_line(sub, f"Late fee: {invoice.number} unpaid since {collection.first_failed_at:%Y-%m-%d}", amount,
+                     now, now, kind="late_fee")
+        invoice_changed(invoice, SYSTEM, "invoice.late_fee_charged", None, {},
+                        {"amount": amount, "owed": owed, "fee": plan.late_fee or 0,
+                         "percent": str(plan.late_fee_percent or 0)})
+        charged += 1
+    db.session.commit()
+    return charged
+
+
 def retry_due(now: datetime | None = None) -> dict[str, int]:
     """Dunning retries that are due (the periodic job): each collected again in its own transaction."""
     from app.billing.common import get_invoice

@@ -18,7 +18,7 @@ INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
 # started by a change (trial ended early, interval changed, reactivated); subscription_cancel: the final
 # invoice of a subscription canceled before its period ended.
 BILLING_REASONS = ("subscription_create", "subscription_cycle", "subscription_update", "subscription_cancel")
-LINE_KINDS = ("subscription", "proration", "overage", "discount", "tax")
+LINE_KINDS = ("subscription", "proration", "late_fee", "overage", "discount", "tax")
 CREDIT_NOTE_REASONS = ("duplicate", "fraudulent", "order_change", "product_unsatisfactory", "other")
 
 

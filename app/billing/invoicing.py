@@ -27,6 +27,7 @@ from app.security import Actor
 from app.usage.models import UsageDaily, UsageMetric, UsageUniqueValue
 
 COMPUTED = ("subscription", "overage", "discount", "tax")  # kinds rebuilt each time a draft is priced
+CARRIED = ("proration", "late_fee")  # pending lines a draft takes over as they are
 DAYS_PER_MONTH = Decimal("30.436875")  # 365.2425 / 12
 
 
@@ -83,7 +84,7 @@ def price(invoice: Invoice) -> None:
                                                  InvoiceLine.kind.in_(COMPUTED)))
     db.session.expire(invoice, ["lines"])
     now = clock.now()
-    lines = [line for line in invoice.lines if line.kind == "proration"]
+    lines = [line for line in invoice.lines if line.kind in CARRIED]
 
     def add(kind: str, description: str, amount: int, **fields) -> InvoiceLine:
         fields = {"tax_amount": 0, "tax_inclusive": False, "tax_note": "", **fields}
@@ -109,7 +110,7 @@ def price(invoice: Invoice) -> None:
                 period_end=invoice.usage_end)
     subtotal = sum(line.amount for line in lines)
     coupon = db.session.get(Coupon, invoice.coupon_id) if invoice.coupon_id else None
-    discount = coupon_discount(coupon, subtotal)
+    discount = coupon_discount(coupon, subtotal - sum(line.amount for line in lines if line.kind == "late_fee"))
     if discount:
         add("discount", f"Discount: {coupon.name}", -discount)
     _tax(invoice, lines, add)
@@ -200,9 +201,9 @@ def period_usage(tenant_id: str, code: str, start: date, end: date) -> Decimal:
 
 
 def pending_line(sub: Subscription, description: str, amount: int, start: datetime, end: datetime,
-                 quantity: Decimal | None = None) -> InvoiceLine:
-    """A proration line waiting for the subscription's next invoice."""
-    line = InvoiceLine(tenant_id=sub.tenant_id, invoice_id=None, subscription_id=sub.id, kind="proration",
+                 quantity: Decimal | None = None, kind: str = "proration") -> InvoiceLine:
+    """A line (a proration, or a late fee) waiting for the subscription's next invoice."""
+    line = InvoiceLine(tenant_id=sub.tenant_id, invoice_id=None, subscription_id=sub.id, kind=kind,
                        description=description[:300], amount=amount, currency=sub.currency, period_start=start,
                        period_end=end, quantity=quantity, created_at=clock.now())
     db.session.add(line)

@@ -37,8 +37,10 @@ def finalize_invoice(invoice_id: str) -> str:
 
 
 def retry_dunning() -> dict:
-    """Collect again the failed invoices whose next dunning retry is due (hourly)."""
-    return collection.retry_due()
+    """Charge late fees that fell due, then collect again the failed invoices whose next dunning retry is
+    due (hourly)."""
+    late = collection.charge_late_fees()
+    return {**collection.retry_due(), "late_fees": late}
 
 
 def expire_credits() -> int:

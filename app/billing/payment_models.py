@@ -107,5 +107,6 @@ class InvoiceCollection(PublicIdMixin, TenantScopedMixin, db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     suspended_tenant: Mapped[bool] = mapped_column(default=False)
+    late_fee_charged_at: Mapped[datetime | None] = mapped_column(default=None)  # once per invoice
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()

@@ -17,10 +17,10 @@ from app.web import redirect_to, render, toast
 
 bp = Blueprint("plans_admin", __name__, url_prefix="/admin/plans")
 
-TEXT_FIELDS = ("code", "name", "description", "currency", "features")
+TEXT_FIELDS = ("code", "name", "description", "currency", "features", "late_fee_percent")
 INT_FIELDS = ("trial_days", "sort_order", "rate_limit_per_second", "rate_limit_per_minute",
               "max_concurrent_requests", "max_webhook_endpoints", "max_members")
-MONEY_FIELDS = ("price_monthly", "price_annual")
+MONEY_FIELDS = ("price_monthly", "price_annual", "late_fee")
 FORM_FIELDS = TEXT_FIELDS + MONEY_FIELDS + INT_FIELDS + ("is_public",)
 MAX_DIGITS = 13  # integer digits of a major-unit amount: far above any price the service accepts
 BUILT_IN = "api_calls"  # always on the form; metrics staff define follow (blank: no quota)
@@ -107,6 +107,8 @@ def _values(plan: Plan, metrics: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {name: getattr(plan, name) for name in TEXT_FIELDS + INT_FIELDS}
     values["features"] = ", ".join(plan.features or [])
     values["price_monthly"], values["price_annual"] = plan.monthly.major(), plan.annual.major()
+    values["late_fee"] = Money(plan.late_fee or 0, plan.currency).major() if plan.late_fee else ""
+    values["late_fee_percent"] = format(plan.late_fee_percent.normalize(), "f") if plan.late_fee_percent else ""
     for metric in metrics:
         values[f"{metric}_included"] = plan.included(metric)
         values[f"{metric}_overage"] = _overage_major(plan, metric)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import String
+from sqlalchemy import Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import PublicIdMixin, TimestampMixin
@@ -31,6 +31,10 @@ class Plan(PublicIdMixin, TimestampMixin, db.Model):
     price_monthly: Mapped[int] = mapped_column(default=0)  # minor units
     price_annual: Mapped[int] = mapped_column(default=0)  # minor units
     trial_days: Mapped[int] = mapped_column(default=0)
+    # Charged once on an invoice that is still unpaid BILLING_PAST_DUE_GRACE after its first failed
+    # collection: a fixed fee (minor units) plus a percentage of what it still owes; both 0/None: none.
+    late_fee: Mapped[int] = mapped_column(default=0, server_default="0")
+    late_fee_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2), default=None)
     quotas: Mapped[dict] = mapped_column(default=dict)
     rate_limit_per_second: Mapped[int | None] = mapped_column(default=None)
     rate_limit_per_minute: Mapped[int | None] = mapped_column(default=None)

@@ -20,7 +20,8 @@ from app.usage.catalog import quota_metrics
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
 FEATURE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-FIELDS = ("code", "name", "description", "currency", "price_monthly", "price_annual", "trial_days", "quotas",
+FIELDS = ("code", "name", "description", "currency", "price_monthly", "price_annual", "trial_days", "late_fee",
+          "late_fee_percent", "quotas",
           "rate_limit_per_second", "rate_limit_per_minute", "max_concurrent_requests", "max_webhook_endpoints",
           "max_members", "features", "is_public", "sort_order")
 
@@ -117,7 +118,20 @@ def clean(data: dict[str, Any], plan: Plan | None) -> dict[str, Any]:
         if currency not in CURRENCIES:
             errors["currency"] = f"Currency is one of {', '.join(CURRENCIES)}."
         out["currency"] = currency
-    for field, hi in (("price_monthly", 10**10), ("price_annual", 10**11), ("trial_days", 365), ("sort_order", 1000)):
+    if "late_fee_percent" in data:
+        raw = data.get("late_fee_percent")
+        percent = None
+        if raw not in (None, ""):
+            try:
+                percent = Decimal(str(raw).strip())
+                if not percent.is_finite() or not 0 <= percent <= 100 or percent.as_tuple().exponent < -2:
+                    raise InvalidOperation
+            except (InvalidOperation, ValueError):
+                errors["late_fee_percent"] = "A percentage from 0 to 100 with at most 2 decimals, or blank."
+                percent = None
+        out["late_fee_percent"] = percent or None
+    for field, hi in (("price_monthly", 10**10), ("price_annual", 10**11), ("trial_days", 365), ("sort_order", 1000),
+                      ("late_fee", 10**10)):
         if field in data:
             value = _optional_int(data.get(field), field, errors, 0, hi)
             out[field] = value if value is not None else 0

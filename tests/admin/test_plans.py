@@ -155,3 +155,21 @@ def test_archive_and_restore(staff_client, make):
     fresh()
     db.session.refresh(pro)
     assert not pro.archived and audit_events("plan.restored")
+
+
+def test_a_late_fee_and_late_interest_are_set_in_major_units_and_shown_again(staff_client, make):
+    make.plans()
+    pro = queries.find_plan("pro")
+    bad = staff_client.form(f"/admin/plans/{pro.id}/edit", GOOD | {"code": "pro", "name": "Pro",
+                                                                     "late_fee_percent": "150"})
+    assert bad.status_code == 422 and "A percentage from 0 to 100" in text(bad)
+    late = {"code": "pro", "name": "Pro", "late_fee": "12.50", "late_fee_percent": "1.5"}
+    response = staff_client.form(f"/admin/plans/{pro.id}/edit", GOOD | late)
+    follow(staff_client, response)
+    fresh()
+    db.session.refresh(pro)
+    assert (pro.late_fee, pro.late_fee_percent) == (1250, Decimal("1.5"))
+    page = text(staff_client.get(f"/admin/plans/{pro.id}/edit"))
+    assert 'value="12.50"' in page and 'value="1.5"' in page
+    [event] = audit_events("plan.updated")
+    assert event.changes["late_fee"] == [0, 1250]

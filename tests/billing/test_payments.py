@@ -323,3 +323,42 @@ def test_dunning_retries_and_credit_expiry_are_scheduled_jobs():
     scheduled = {job.func: job for job in JOBS}
     assert scheduled[jobs.retry_dunning].queue == "billing" and scheduled[jobs.retry_dunning].interval == 3600
     assert scheduled[jobs.expire_credits].interval == 3600
+
+
+def test_a_late_invoice_charges_its_plans_late_fee_once_on_the_next_invoice(subscribe, app):
+    from app.billing.invoice_models import InvoiceLine
+    from app.plans import queries as plans_queries
+    from app.plans import service as plans_service
+
+    tenant, sub = subscribe("pro")
+    pro = plans_queries.find_plan("pro")
+    plans_service.update_plan(STAFF, pro.id, {"late_fee": 1_000, "late_fee_percent": "1.5"})
+    invoice = _finalize_first(tenant)
+    grace = app.config["BILLING_PAST_DUE_GRACE"]
+    assert collection.charge_late_fees(T0 + grace - timedelta(seconds=1)) == 0  # not late yet
+    with clock.travel(T0 + grace):
+        assert collection.charge_late_fees() == 1
+        assert collection.charge_late_fees() == 0  # once per invoice
+    [fee] = db.session.scalars(select(InvoiceLine).where(InvoiceLine.kind == "late_fee")).all()
+    owed = invoice.total
+    assert fee.invoice_id is None and fee.amount == 1_000 + round(owed * 0.015)
+    assert invoice.number in fee.description
+    assert "invoice.late_fee_charged" in _audit(tenant.id)
+    # the next invoice carries it; the coupon-free total is the fee plus the renewal
+    from app.billing import run
+
+    with clock.travel(sub.current_period_end + timedelta(hours=2)):
+        run.run(sub.current_period_end.date())
+    renewal = invoices_of(tenant.id)[1]
+    kinds = {line.kind: line.amount for line in renewal.lines}
+    assert kinds["late_fee"] == fee.amount and renewal.total == sum(line.amount for line in renewal.lines)
+
+
+def test_a_plan_without_late_fees_charges_none(subscribe, app):
+    from app.billing.invoice_models import InvoiceLine
+
+    tenant, _ = subscribe("pro")
+    _finalize_first(tenant)
+    with clock.travel(T0 + app.config["BILLING_PAST_DUE_GRACE"] + timedelta(days=1)):
+        assert collection.charge_late_fees() == 0
+    assert db.session.scalars(select(InvoiceLine).where(InvoiceLine.kind == "late_fee")).all() == []
