@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -55,20 +56,28 @@ def series(currency: str, month: date, count: int = CHART_MONTHS) -> list[Revenu
 
 @dataclass
 class Listed:
-    """A row of a list on the page: its tenant, and the object (a subscription or an invoice)."""
+    """A row of a list on the page: its tenant (filled by with_tenants), what it is, an amount and a moment."""
 
-    tenant: object
-    item: object
+    tenant_id: str
+    item: Any
     amount: int
     at: datetime | None
+    tenant: Any = None
+
+
+def with_tenants(*lists: list[Listed]) -> None:
+    """Fill in the tenants of every row of the lists, in one query."""
+    tenants = tenants_by_id(row.tenant_id for rows in lists for row in rows)
+    for rows in lists:
+        for row in rows:
+            row.tenant = tenants.get(row.tenant_id)
 
 
 def top_tenants(currency: str, month: date, limit: int = TOP_SHOWN) -> list[Listed]:
-    rows = list(db.session.scalars(select(RevenueTopTenant)
-                                   .where(RevenueTopTenant.month == month, RevenueTopTenant.currency == currency)
-                                   .order_by(RevenueTopTenant.rank).limit(limit)))
-    tenants = tenants_by_id(row.tenant_id for row in rows)
-    return [Listed(tenants.get(row.tenant_id), row, row.mrr, None) for row in rows]
+    rows = db.session.scalars(select(RevenueTopTenant)
+                              .where(RevenueTopTenant.month == month, RevenueTopTenant.currency == currency)
+                              .order_by(RevenueTopTenant.rank).limit(limit))
+    return [Listed(row.tenant_id, row, row.mrr, None) for row in rows]
 
 
 def upcoming_renewals(currency: str, days: int = RENEWAL_DAYS, limit: int = LIST_LIMIT) -> list[Listed]:
@@ -84,22 +93,22 @@ def upcoming_renewals(currency: str, days: int = RENEWAL_DAYS, limit: int = LIST
                    Subscription.cancel_at_period_end.is_(False), Subscription.currency == currency)
             .order_by(Subscription.current_period_end).limit(limit))
     subs = sorted(subs, key=lambda sub: (sub.current_period_end, sub.id))[:limit]
-    tenants = tenants_by_id(sub.tenant_id for sub in subs)
-    return [Listed(tenants.get(sub.tenant_id), sub, mrr(sub), sub.current_period_end) for sub in subs]
+    return [Listed(sub.tenant_id, sub, mrr(sub), sub.current_period_end) for sub in subs]
 
 
 def past_due_invoices(currency: str, limit: int = LIST_LIMIT) -> list[Listed]:
     """Invoices whose collection failed and is not settled (in dunning, or exhausted), the oldest debt first.
-    One query per dunning status, each walking ix_invoice_collections_status_first_failed_at."""
+    One query per dunning status, each walking ix_invoice_collections_status_first_failed_at. Rows carry the
+    invoice's number and the collection's status, attempts and first failure (not the invoices' lines)."""
     rows: list = []
     for status in ("retrying", "exhausted"):
         rows += db.session.execute(
-            select(Invoice, InvoiceCollection)
+            select(Invoice.id, Invoice.tenant_id, Invoice.number, Invoice.finalized_at,
+                   (Invoice.total - Invoice.amount_paid - Invoice.amount_credited).label("due"),
+                   InvoiceCollection.status, InvoiceCollection.attempts, InvoiceCollection.first_failed_at)
             .join(InvoiceCollection, InvoiceCollection.invoice_id == Invoice.id)
             .where(InvoiceCollection.status == status, Invoice.status.in_(("open", "uncollectible")),
                    Invoice.currency == currency)
             .order_by(InvoiceCollection.first_failed_at).limit(limit)).all()
-    rows = sorted(rows, key=lambda row: (row[1].first_failed_at, row[0].id))[:limit]
-    tenants = tenants_by_id(invoice.tenant_id for invoice, _ in rows)
-    return [Listed(tenants.get(invoice.tenant_id), (invoice, collected), invoice.amount_due, invoice.finalized_at)
-            for invoice, collected in rows]
+    rows = sorted(rows, key=lambda row: (row.first_failed_at, row.id))[:limit]
+    return [Listed(row.tenant_id, row, max(0, row.due), row.finalized_at) for row in rows]

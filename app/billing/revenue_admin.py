@@ -50,12 +50,14 @@ def index():
         wanted = None
     month = _choose(months, wanted, months[0])
     rows = metrics_queries.series(currency, month)
+    top, renewals = metrics_queries.top_tenants(currency, month), metrics_queries.upcoming_renewals(currency)
+    past_due = metrics_queries.past_due_invoices(currency)
+    metrics_queries.with_tenants(top, renewals, past_due)
     return render(
         "admin/revenue/index.html", row=metrics_queries.month_row(currency, month), currency=currency, month=month,
-        months=months, rows=rows, mrr_figure=metrics_charts.mrr_line(rows, currency).to_json(),
-        movements_figure=metrics_charts.movements_bars(rows, currency).to_json(),
-        top=metrics_queries.top_tenants(currency, month), renewals=metrics_queries.upcoming_renewals(currency),
-        past_due=metrics_queries.past_due_invoices(currency), renewal_days=metrics_queries.RENEWAL_DAYS,
+        months=months, rows=rows, mrr_figure=metrics_charts.mrr_line(rows, currency),
+        movements_figure=metrics_charts.movements_bars(rows, currency),
+        top=top, renewals=renewals, past_due=past_due, renewal_days=metrics_queries.RENEWAL_DAYS,
         **context)
 
 
