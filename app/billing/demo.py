@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -72,7 +73,7 @@ def seed_billing(rng: random.Random, staff_display: str, log=print) -> dict[str,
             with clock.travel(midnight + timedelta(hours=9, minutes=minute)):
                 _attempt(action)
         with clock.travel(midnight + timedelta(hours=16)):
-            _bank_transfers(staff, bank, rng)
+            _bank_transfers(staff, bank)
         if day % 91 == 90:
             log(f"  billing: {day + 1} of {DAYS} days")
     run.run(None, system)
@@ -177,18 +178,20 @@ def _rescue(staff: Actor, tenant_id: str, bank: set[str]) -> None:
     _bank_method(tenant_id, bank)
 
 
-def _bank_transfers(staff: Actor, bank: set[str], rng: random.Random) -> None:
+def _bank_transfers(staff: Actor, bank: set[str]) -> None:
     """Staff mark paid the open invoices of bank-transfer tenants that arrived today: most a few days after
-    they were finalized, some weeks later."""
+    they were finalized, about one in nine weeks later (decided per tenant and period, the same every seed)."""
     if not bank:
         return
     now = clock.now()
-    due = db.session.execute(select(Invoice.id, Invoice.finalized_at).where(
+    due = db.session.execute(select(Invoice.id, Invoice.finalized_at, Invoice.period_start, Tenant.slug)
+                             .join(Tenant, Tenant.id == Invoice.tenant_id).where(
         Invoice.status == "open", Invoice.tenant_id.in_(bank), Invoice.finalized_at <= now - timedelta(days=3))
-        .order_by(Invoice.finalized_at)).all()
-    for invoice_id, finalized_at in due:
-        late = int(invoice_id[-1], 36) % 9 == 0  # about one in nine is paid weeks late
-        if now - finalized_at.replace(tzinfo=UTC) >= timedelta(days=33 if late else 3 + int(invoice_id[-2], 36) % 5):
+        .order_by(Invoice.finalized_at, Tenant.slug, Invoice.period_start)).all()
+    for invoice_id, finalized_at, period_start, slug in due:
+        draw = zlib.crc32(f"{slug} {period_start:%Y-%m-%d %H:%M}".encode())
+        wait = timedelta(days=33 if draw % 9 == 0 else 3 + draw % 5)
+        if now - finalized_at.replace(tzinfo=UTC) >= wait:
             _attempt(lambda invoice_id=invoice_id: invoices.mark_paid(staff, invoice_id, "bank transfer"))
 
 
