@@ -6,6 +6,8 @@ import json
 import re
 import secrets
 import time
+from datetime import UTC, datetime
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -139,3 +141,31 @@ def init_app(app: Flask) -> None:
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.jinja_env.globals["is_partial_request"] = is_partial_request
+
+
+def form_moment(raw: str, field: str, example: str = "2026-03-01") -> datetime | None:
+    """A form's datetime-local ("2026-03-01T12:00") or date as UTC; blank is None; anything else is
+    Invalid naming `field`."""
+    from app.errors import Invalid
+
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise Invalid(errors={field: f"Enter a date ({example}) or a date and time ({example}T12:00), in UTC."}
+                      ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def form_day_end(raw: str, field: str, errors: dict[str, str]) -> datetime | None:
+    """A form's date ("2026-12-31") as the last moment of that day, UTC; blank is None; a bad date is
+    reported in `errors[field]`."""
+    if not (raw or "").strip():
+        return None
+    try:
+        return datetime.combine(datetime.fromisoformat(raw.strip()).date(), clock_time.max, UTC)
+    except ValueError:
+        errors[field] = "A date such as 2026-12-31, or empty."
+        return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, g, request, url_for
@@ -13,7 +13,7 @@ from app.auth.models import ApiKey
 from app.errors import Invalid, ServiceError
 from app.security import PERMISSIONS, current_actor, tenant_permission
 from app.tenancy.models import Tenant
-from app.web import is_partial_request, redirect_to, render, toast
+from app.web import form_moment, is_partial_request, redirect_to, render, toast
 
 bp = Blueprint("auth_portal", __name__, url_prefix="/t/<slug>/api-keys")
 
@@ -42,15 +42,7 @@ def _errors(exc: ServiceError) -> dict[str, str]:
 
 def parse_expiry(raw: str) -> datetime | None:
     """A datetime-local ("2027-01-31T12:00") or date ("2027-01-31") as UTC; blank is no expiry."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(errors={"expires_at": "Enter a date (2027-01-31) or a date and time (2027-01-31T12:00), in UTC."}
-                      ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return form_moment(raw, "expires_at", "2027-01-31")
 
 
 def _form_page(tenant: Tenant, status: int = 200, errors: dict | None = None, form: dict | None = None) -> Any:

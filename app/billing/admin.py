@@ -5,7 +5,6 @@ Every action goes through the billing services, so each is validated, audited an
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
 from typing import Any
 
 from flask import Blueprint, Response, request, url_for
@@ -21,7 +20,7 @@ from app.money import CURRENCIES, Money
 from app.security import current_actor, staff_required
 from app.tenancy import queries as tenancy_queries
 from app.tenancy.models import Tenant
-from app.web import int_arg, redirect_to, render, toast
+from app.web import form_day_end, int_arg, redirect_to, render, toast
 
 bp = Blueprint("billing_admin", __name__, url_prefix="/admin/billing")
 
@@ -153,12 +152,7 @@ def grant(tenant_id: str):
         amount = Money.parse(form["amount"], currency).amount
     except ValueError:
         errors["amount"] = "An amount such as 50 or 49.99."
-    expires = None
-    if form["expires"].strip():
-        try:
-            expires = datetime.combine(datetime.fromisoformat(form["expires"].strip()).date(), time.max, UTC)
-        except ValueError:
-            errors["expires"] = "A date such as 2026-12-31, or empty for never."
+    expires = form_day_end(form["expires"], "expires", errors)
     data = {"amount": amount, "currency": currency, "expires_at": expires, "note": form["note"]}
     errors = {**wallets.problems({**data, "amount": amount if amount is not None else 0}), **errors}
     if "amount" in errors:  # the form takes major units

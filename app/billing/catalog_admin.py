@@ -3,7 +3,6 @@ The services validate, audit and keep discount terms and percentages fixed once 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
 from typing import Any
 
 from flask import Blueprint, request, url_for
@@ -15,7 +14,7 @@ from app.errors import Invalid, NotFound, ServiceError
 from app.extensions import db
 from app.money import CURRENCIES, Money
 from app.security import current_actor, staff_required
-from app.web import redirect_to, render, toast
+from app.web import form_day_end, redirect_to, render, toast
 
 bp = Blueprint("billing_catalog_admin", __name__, url_prefix="/admin/billing/catalog")
 
@@ -44,16 +43,6 @@ def index():
     return _page()
 
 
-def _end_of_day(raw: str, field: str, errors: dict[str, str]) -> datetime | None:
-    if not raw.strip():
-        return None
-    try:
-        return datetime.combine(datetime.fromisoformat(raw.strip()).date(), time.max, UTC)
-    except ValueError:
-        errors[field] = "A date such as 2026-12-31, or empty."
-        return None
-
-
 @bp.route("/coupons", methods=["POST"])
 @staff_required
 def create_coupon():
@@ -63,7 +52,7 @@ def create_coupon():
     data: dict[str, Any] = {"name": form["name"], "code": form["code"] or None, "duration": form["duration"],
                             "duration_periods": form["duration_periods"] or None,
                             "max_redemptions": form["max_redemptions"] or None,
-                            "redeem_by": _end_of_day(form["redeem_by"], "redeem_by", errors)}
+                            "redeem_by": form_day_end(form["redeem_by"], "redeem_by", errors)}
     if form["kind"] == "amount":
         data["currency"] = form["currency"]
         try:

@@ -4,7 +4,7 @@ and recover. webhooks:read to look, webhooks:write to change; another tenant's i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, g, request, url_for
@@ -13,7 +13,7 @@ from app import clock
 from app.errors import Invalid, ServiceError
 from app.security import current_actor, tenant_permission
 from app.tenancy.models import Tenant
-from app.web import int_arg, is_partial_request, redirect_to, render, toast
+from app.web import form_moment, int_arg, is_partial_request, redirect_to, render, toast
 from app.webhooks import event_types, outbound, queries, recovery, replay
 from app.webhooks.outbound_models import DELIVERY_STATUSES, WebhookEndpoint
 
@@ -72,15 +72,7 @@ def _secret_page(tenant: Tenant, endpoint: WebhookEndpoint, secret: str, status:
 
 def parse_since(raw: str) -> datetime | None:
     """A datetime-local ("2026-03-01T12:00") or date as UTC; blank is None (the whole 14 days)."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(errors={"since": "Enter a date (2026-03-01) or a date and time (2026-03-01T12:00), in UTC."}
-                      ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return form_moment(raw, "since")
 
 
 def _detail_page(tenant: Tenant, endpoint: WebhookEndpoint, status: int = 200, recover_errors: dict | None = None,
