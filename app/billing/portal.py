@@ -31,6 +31,23 @@ def number(value: Any) -> str:
     return "" if value is None else f"{Decimal(value).normalize():,f}"
 
 
+@bp.app_template_filter("unit_price")
+def unit_price(minor: Any, currency: str) -> str:
+    """A unit price held in (possibly fractional) minor units, in major units: 4900 → $49.00, 0.1 → $0.001."""
+    from decimal import Decimal
+
+    from app.money import EXPONENTS, SYMBOLS
+
+    if minor is None:
+        return ""
+    exponent = EXPONENTS[currency]
+    major = (Decimal(minor).scaleb(-exponent)).normalize()
+    places = max(exponent, -major.as_tuple().exponent)
+    text = f"{major:,.{places}f}"
+    symbol = SYMBOLS.get(currency)
+    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
 @bp.app_template_filter("money")
 def money(amount: int | None, currency: str) -> str:
     """Minor units as money: {{ invoice.total|money(invoice.currency) }} → $49.00."""

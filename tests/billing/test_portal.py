@@ -87,6 +87,7 @@ def test_the_invoice_page_and_csv_and_nobody_elses(as_role, billed, make):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and f"Invoice {invoice.number}" in html and "@media print" not in html
     assert 'id="invoice-total">$49.00' in html and 'id="invoice-due">$49.00' in html and "data-print" in html
+    assert "4,900" not in html  # the unit price shows in dollars, not in cents
     csv = client.get(f"{BASE}/invoices/{invoice.id}/csv")
     assert csv.status_code == 200 and csv.mimetype == "text/csv" and invoice.number in csv.get_data(as_text=True)
     assert f'filename="{invoice.number}.csv"' in csv.headers["Content-Disposition"]
