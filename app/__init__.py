@@ -42,7 +42,7 @@ def create_app(config: Any = None) -> Flask:
 
 
 MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api", "ratelimit", "usage", "requestlog",
-                 "webhooks", "billing")
+                 "webhooks", "billing", "flags")
 
 
 def _import_models() -> None:
@@ -110,3 +110,6 @@ def _register_blueprints(app: Flask) -> None:
     from app.usage import meter
 
     meter.init_app(app)
+    from app.flags import snapshot as flag_snapshot
+
+    flag_snapshot.install(app)

@@ -68,6 +68,8 @@ def init_api(app: Flask) -> None:
     """Bind flask-smorest, register every feature's API blueprint, and the docs page."""
     from app.api import schemas
     from app.auth.api import blp as keys_api
+    from app.flags.api import blp as flags_api
+    from app.flags.ofrep import blp as ofrep_api
     from app.tenancy.api import blp as tenancy_api
     from app.usage.api import blp as usage_api
     from app.webhooks.api import blp as webhooks_api
@@ -85,7 +87,7 @@ def init_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
                                                        "description": "A tenant API key, tnt_live_…"})
     api.spec.components.schema("Problem", schema=schemas.ProblemSchema)
-    for blueprint in (tenancy_api, keys_api, usage_api, webhooks_api, webhook_event_types_api):
+    for blueprint in (tenancy_api, keys_api, usage_api, webhooks_api, webhook_event_types_api, flags_api, ofrep_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # Bearer keys only, never cookies: nothing to forge
     # API limits are the request gate's (app/ratelimit), in its one round trip: Flask-Limiter's hooks are
@@ -100,8 +102,11 @@ def init_api(app: Flask) -> None:
     app.after_request(_ratelimit_headers)
 
 
+API_PREFIXES = ("/api/v1/", "/ofrep/v1/")  # Bearer-key routes behind the request gate (OFREP: app.flags)
+
+
 def _is_api_request() -> bool:
-    return request.path.startswith("/api/v1/")
+    return request.path.startswith(API_PREFIXES)
 
 
 def _skip_on_api_paths(app, extension) -> None:
@@ -110,10 +115,10 @@ def _skip_on_api_paths(app, extension) -> None:
         return getattr(fn, "__self__", None) is extension or extension in getattr(fn, "args", ())
 
     def before(fn):
-        return wraps(fn)(lambda: None if request.path.startswith("/api/v1/") else fn())
+        return wraps(fn)(lambda: None if request.path.startswith(API_PREFIXES) else fn())
 
     def after(fn):
-        return wraps(fn)(lambda response: response if request.path.startswith("/api/v1/") else fn(response))
+        return wraps(fn)(lambda response: response if request.path.startswith(API_PREFIXES) else fn(response))
 
     for registry, wrap in ((app.before_request_funcs, before), (app.after_request_funcs, after)):
         funcs = registry.get(None, [])
@@ -148,7 +153,7 @@ def _require_json_body() -> Any:
 
 def _ratelimit_headers(response: Any) -> Any:
     """RateLimit-Policy / RateLimit (IETF draft) and X-RateLimit-* on every API answer that was limited."""
-    if request.path.startswith("/api/v1/"):
+    if request.path.startswith(API_PREFIXES):
         from app.ratelimit.service import response_headers
 
         response.headers.extend(response_headers())

@@ -44,3 +44,8 @@ def tenant_ids_on(plan_id: str) -> list[str]:
     from app.tenancy.models import Tenant
 
     return list(db.session.scalars(select(Tenant.id).where(Tenant.plan_id == plan_id)))
+
+
+def features_by_code() -> dict[str, list[str]]:
+    """Each plan's feature keys by plan code (archived plans too: tenants may still be on them)."""
+    return {code: list(features or []) for code, features in db.session.execute(select(Plan.code, Plan.features))}

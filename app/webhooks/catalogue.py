@@ -57,6 +57,9 @@ EVENT_TYPES: dict[str, tuple[str, dict]] = {
     "tenant.resumed": ("The tenant was resumed: the debt that suspended it was settled.",
                        {"tenant": {"id": "ten_01jd0000000000000000000000", "slug": "acme", "status": "active"},
                         "reason": "Invoice INV-2026-000123 settled.", "invoice_id": "inv_01jd0000000000000000000000"}),
+    "flag.updated": ("A feature flag changed in a way that changes what it serves you (value or variant).",
+                     {"key": "new-dashboard", "type": "boolean", "action": "updated", "value": True, "variant": "on",
+                      "reason": "TARGETING_MATCH", "previous": {"value": False, "variant": "default"}}),
 }
 
 
