@@ -64,7 +64,7 @@ class FlagSchedule(PublicIdMixin, db.Model):
     canceled_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str] = mapped_column(String(500), default="")
 
-    flag = relationship("Flag", lazy="joined")
+    flag = relationship("Flag", lazy="joined", innerjoin=True)
 
     @property
     def status(self) -> str:

@@ -120,7 +120,7 @@ def run_due(now: datetime | None = None) -> int:
         schedule = db.session.scalar(
             select(FlagSchedule).where(FlagSchedule.done_at.is_(None), FlagSchedule.canceled_at.is_(None),
                                        FlagSchedule.at <= now)
-            .order_by(FlagSchedule.at, FlagSchedule.id).limit(1).with_for_update(skip_locked=True))
+            .order_by(FlagSchedule.at, FlagSchedule.id).limit(1).with_for_update(skip_locked=True, of=FlagSchedule))
         if schedule is None:
             return count
         count += 1
