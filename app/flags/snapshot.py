@@ -202,8 +202,8 @@ class Holder:
                         self._reload_in(app)
                     elif time.monotonic() - checked >= CHECK_SECONDS:
                         checked = time.monotonic()
-                        snapshot = self._snapshot
-                        if snapshot is None or _redis_version(client) != snapshot.redis_version:
+                        snapshot, version = self._snapshot, _redis_version(client)
+                        if snapshot is None or (version is not None and version != snapshot.redis_version):
                             self._reload_in(app)
                     if time.monotonic() - last_flush >= FLUSH_SECONDS:
                         last_flush = time.monotonic()

@@ -142,3 +142,13 @@ def test_serves_one_value():
     assert serves_one_value(True, False, [{"type": "rollout", "percentage": 0, "value": True}])
     assert not serves_one_value(True, "a", [{"type": "variants", "variants": [
         {"name": "x", "value": "a", "weight": 50}, {"name": "y", "value": "b", "weight": 50}]}])
+
+
+def test_rule_values_are_data_never_code():
+    """Rules compile to Python: every value is a constant of the function, never text in its source."""
+    sneaky = "x' or True or '"
+    compiled = flag([{"type": "segment", "constraints": [{"attribute": "plan", "operator": "equals", "value": sneaky}],
+                      "value": True},
+                     {"type": "tenants", "tenant_ids": ["__import__('os').getpid()"], "value": True}])
+    assert compiled.evaluate(tenant(plan="pro")).value is False
+    assert compiled.evaluate(tenant(plan=sneaky)).value is True
