@@ -9,6 +9,8 @@ Create Date: 2026-11-23 13:56:17.338918
 from alembic import op
 import sqlalchemy as sa
 
+from migrations import event_types
+
 
 EVENT_TYPES = [  # as in app.webhooks.catalogue
     ("tenant.suspended", "The tenant was suspended: an invoice stayed unpaid after every payment retry.",
@@ -131,29 +133,11 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_wallet_transactions_invoice_id'), ['invoice_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_wallet_transactions_tenant_id'), ['tenant_id'], unique=False)
 
-    _seed()
-
-
-def _seed():
-    """The dunning event types of app.webhooks.catalogue (types already there are kept)."""
-    from datetime import UTC, datetime
-
-    table = sa.table("webhook_event_types", sa.column("name", sa.String), sa.column("description", sa.String),
-                     sa.column("example", sa.JSON), sa.column("deprecated", sa.Boolean),
-                     sa.column("created_at", sa.DateTime(timezone=True)))
-    known = {row[0] for row in op.get_bind().execute(sa.text("SELECT name FROM webhook_event_types"))}
-    now = datetime.now(UTC)
-    if op.get_bind().dialect.name == "sqlite":
-        now = now.replace(tzinfo=None)
-    rows = [{"name": n, "description": d, "example": e, "deprecated": False, "created_at": now}
-            for n, d, e in EVENT_TYPES if n not in known]
-    if rows:
-        op.bulk_insert(table, rows)
+    event_types.seed(EVENT_TYPES)
 
 
 def downgrade():
-    names = ", ".join(f"'{name}'" for name, _, _ in EVENT_TYPES)
-    op.execute(f"DELETE FROM webhook_event_types WHERE name IN ({names})")
+    event_types.unseed(EVENT_TYPES)
     with op.batch_alter_table('wallet_transactions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_wallet_transactions_tenant_id'))
         batch_op.drop_index(batch_op.f('ix_wallet_transactions_invoice_id'))

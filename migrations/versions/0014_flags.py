@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from migrations import event_types
+
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 
 # revision identifiers, used by Alembic.
@@ -64,29 +66,11 @@ def upgrade():
         batch_op.create_index('ix_flag_schedules_due', ['done_at', 'at'], unique=False)
         batch_op.create_index(batch_op.f('ix_flag_schedules_flag_id'), ['flag_id'], unique=False)
 
-    _seed()
-
-
-def _seed():
-    """The flag event type of app.webhooks.catalogue (kept when already there)."""
-    from datetime import UTC, datetime
-
-    table = sa.table("webhook_event_types", sa.column("name", sa.String), sa.column("description", sa.String),
-                     sa.column("example", sa.JSON), sa.column("deprecated", sa.Boolean),
-                     sa.column("created_at", sa.DateTime(timezone=True)))
-    known = {row[0] for row in op.get_bind().execute(sa.text("SELECT name FROM webhook_event_types"))}
-    now = datetime.now(UTC)
-    if op.get_bind().dialect.name == "sqlite":
-        now = now.replace(tzinfo=None)
-    rows = [{"name": n, "description": d, "example": e, "deprecated": False, "created_at": now}
-            for n, d, e in EVENT_TYPES if n not in known]
-    if rows:
-        op.bulk_insert(table, rows)
+    event_types.seed(EVENT_TYPES)
 
 
 def downgrade():
-    names = ", ".join(f"'{name}'" for name, _, _ in EVENT_TYPES)
-    op.execute(f"DELETE FROM webhook_event_types WHERE name IN ({names})")
+    event_types.unseed(EVENT_TYPES)
     with op.batch_alter_table('flag_schedules', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_flag_schedules_flag_id'))
         batch_op.drop_index('ix_flag_schedules_due')
