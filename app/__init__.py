@@ -84,6 +84,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.billing.portal import bp as billing_portal
     from app.billing.revenue_admin import bp as revenue_admin
     from app.console.admin import bp as console_admin
+    from app.flags.admin import bp as flags_admin
     from app.ops.health import bp as ops_health
     from app.ops.metrics import bp as ops_metrics
     from app.plans.admin import bp as plans_admin
@@ -104,7 +105,7 @@ def _register_blueprints(app: Flask) -> None:
                       audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_metrics_admin,
                       usage_portal, requestlog_admin, requestlog_portal, ops_health, revenue_admin,
                       ops_metrics, webhooks_admin, webhooks_inbound, webhooks_portal, webhook_event_types_portal,
-                      billing_portal, billing_admin, billing_catalog_admin):
+                      billing_portal, billing_admin, billing_catalog_admin, flags_admin):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter
