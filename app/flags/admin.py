@@ -267,5 +267,34 @@ def delete(key: str):
     return redirect_to(url_for(".index"))
 
 
+def _back_to_tenant(tenant_id: str):
+    return redirect_to(url_for("tenancy_admin.detail", tenant_id=tenant_id) + "#tenant-flags")
+
+
+def set_override(key: str):
+    """Serve one tenant a value of its own (from the tenant's page)."""
+    tenant_id = request.form.get("tenant_id", "")
+    flag = queries.get_flag(key)
+    errors: dict[str, str] = {}
+    value = parse_value(flag.type, request.form.get("value", ""), "value", errors)
+    try:
+        if errors:
+            raise Invalid(errors=errors)
+        service.set_override(current_actor(), key, tenant_id, value)
+        toast(f"{key} is {show_value(value)} for this tenant now.")
+    except ServiceError as exc:
+        toast(f"{key}: {next(iter(exc.errors.values()), exc.detail)}", "error")
+    return _back_to_tenant(tenant_id)
+
+
+def remove_override(key: str):
+    """The tenant gets the flag's rules again."""
+    tenant_id = request.form.get("tenant_id", "")
+    service.remove_override(current_actor(), key, tenant_id)
+    toast(f"{key}: this tenant follows the flag's rules again.")
+    return _back_to_tenant(tenant_id)
+
+
 CHANGES = {"toggle": toggle, "settings": save_settings, "rules": save_rules, "schedule": add_schedule,
-           "cancel_schedule": cancel_schedule, "archive": archive, "restore": restore, "delete": delete}
+           "cancel_schedule": cancel_schedule, "archive": archive, "restore": restore, "delete": delete,
+           "override": set_override, "remove_override": remove_override}

@@ -123,3 +123,20 @@ def flag_types() -> dict[str, str]:
     from app.flags.snapshot import holder
 
     return {key: flag.type for key, flag in holder.current().flags.items()}
+
+
+def tenant_overview(tenant: Any) -> list[dict[str, Any]]:
+    """For a tenant's staff page: every served flag's value for it and why, whether it is a flag staff can
+    override (plan features without a flag are not), and the tenant's own override if it has one."""
+    from app.flags.models import Flag
+
+    flags = {f.key: f for f in db.session.scalars(select(Flag).where(Flag.archived_at.is_(None)))}
+    out = []
+    for evaluation in tenant_values(tenant):
+        flag = flags.get(evaluation.key)
+        override = next((rule["value"] for rule in (flag.rules or []) if flag is not None and rule.get("type") ==
+                         "tenants" and tenant.id in rule.get("tenant_ids", [])), None) if flag else None
+        out.append({"evaluation": evaluation, "flag": flag, "overridden": flag is not None and any(
+            rule.get("type") == "tenants" and tenant.id in rule.get("tenant_ids", []) for rule in flag.rules or []),
+            "override": override})
+    return out

@@ -107,10 +107,12 @@ def _take_link(tenant: Tenant) -> dict[str, str] | None:
 def _detail_page(tenant: Tenant, status: int = 200, **extra: Any):
     context: dict[str, Any] = {"invite_errors": {}, "invite_values": {"email": "", "role": "member"},
                                "status_errors": {}} | extra
+    from app.flags import queries as flag_queries
+
     return render("admin/tenancy/detail.html", status=status, tenant=tenant, now=clock.now(),
                   members=queries.members(tenant.id), invitations=queries.pending_invitations(tenant.id),
                   keys=apikeys.list_keys(tenant.id), events=audit_queries.recent_for_tenant(tenant.id),
-                  roles=ROLES, invite=_take_link(tenant), **context)
+                  roles=ROLES, invite=_take_link(tenant), flags=flag_queries.tenant_overview(tenant), **context)
 
 
 @bp.route("/<tenant_id>")

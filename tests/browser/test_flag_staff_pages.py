@@ -69,3 +69,28 @@ def test_staff_create_toggle_edit_rules_and_evaluate_a_flag(page, live_server, m
     expect(page.locator(".toast")).to_contain_text("new-checkout archived")
     assert seen and "Archive new-checkout?" in seen[0]
     expect(page.locator("#flag-actions")).to_contain_text("Restore")
+
+
+def test_staff_override_a_flag_for_one_tenant_from_its_page(page, live_server, make):
+    from app.flags import service
+    from app.flags.snapshot import holder
+    from app.security import Actor
+
+    tenant = make.tenant(name="Override Co", slug="override-co")
+    service.create_flag(Actor.system("tests"), {"key": "new-dashboard", "type": "boolean", "default_value": False,
+                                                "enabled": True})
+    holder.refresh()
+    _sign_in_staff(page, make)
+    page.goto(f"{live_server}/admin/tenants/{tenant.id}")
+    row = page.locator("#tenant-flag-new-dashboard")
+    expect(row).to_contain_text("false")
+    row.locator("select[name=value]").select_option("true")
+    row.locator("button:has-text('Override')").click()
+    expect(page.locator(".toast")).to_contain_text("new-dashboard is true for this tenant now")
+    row = page.locator("#tenant-flag-new-dashboard")
+    expect(row).to_contain_text("overridden")
+    expect(row).to_contain_text("true")
+    seen = _answer_next_dialog(page, accept=True)
+    row.locator("button:has-text('Remove')").click()
+    assert seen and "Remove Override Co's override of new-dashboard" in seen[0]
+    expect(page.locator("#tenant-flag-new-dashboard")).not_to_contain_text("overridden")

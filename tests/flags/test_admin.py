@@ -150,3 +150,41 @@ def test_archive_restore_delete_and_history(staff_client, create):
     assert staff_client.form(f"{BASE}/old", {"do": "delete"}).headers["Location"].endswith(BASE)
     db.session.expire_all()
     assert queries.find_flag("old") is None
+
+
+def test_the_tenant_page_shows_its_flag_values_and_staff_override_them(staff_client, create, make):
+    from app import flags
+    from app.flags.snapshot import holder
+
+    tenant = make.tenant(slug="flagged", plan="pro")
+    create("new-dashboard", type="boolean", default_value=False, enabled=True)
+    create("theme", type="string", default_value="light", enabled=True)
+    holder.refresh()
+    page = staff_client.get(f"/admin/tenants/{tenant.id}").get_data(as_text=True)
+    section = page[page.index('id="tenant-flags"'):]
+    assert 'id="tenant-flag-new-dashboard"' in section and 'id="tenant-flag-theme"' in section
+    assert "plan feature" in section  # Pro's features are served as flags too, without an override form
+    answer = staff_client.form(f"{BASE}/new-dashboard", {"do": "override", "tenant_id": tenant.id, "value": "true"})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith(f"/admin/tenants/{tenant.id}#tenant-flags")
+    holder.refresh()
+    assert flags.is_enabled("new-dashboard", tenant) is True
+    other = make.tenant(slug="unflagged")
+    assert flags.is_enabled("new-dashboard", other) is False
+    page = staff_client.get(f"/admin/tenants/{tenant.id}").get_data(as_text=True)
+    row = page[page.index('id="tenant-flag-new-dashboard"'):page.index('id="tenant-flag-theme"')]
+    assert "overridden" in row and "Remove" in row
+    bad = staff_client.form(f"{BASE}/new-dashboard", {"do": "override", "tenant_id": tenant.id, "value": "maybe"})
+    assert bad.status_code == 303  # refused with the reason as a toast; nothing changes
+    assert staff_client.form(f"{BASE}/new-dashboard", {"do": "remove_override", "tenant_id": tenant.id}
+                             ).status_code == 303
+    holder.refresh()
+    assert flags.is_enabled("new-dashboard", tenant) is False
+    from app.audit.models import AuditEvent
+
+    assert any("override" in action for action in db.session.scalars(select(AuditEvent.action)))
+
+
+def test_tenant_users_see_the_features_their_plan_includes(as_role, tenant_world):
+    page = as_role("viewer").get("/t/tenant-a/").get_data(as_text=True)
+    features = page[page.index('id="home-features"'):]
+    assert "<code>webhooks</code>" in features.split("</dd>")[0]
