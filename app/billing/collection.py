@@ -57,6 +57,9 @@ def _payment(invoice: Invoice, provider: str, amount: int, status: str, attempt:
 
 
 def collection_of(invoice_id: str) -> InvoiceCollection | None:
+    known = (db.session.info.get("billing_batch") or {}).get("collections")
+    if known is not None and invoice_id in known[0]:  # loaded for the billing run's batch
+        return known[1].get(invoice_id)
     return db.session.scalar(select(InvoiceCollection).where(InvoiceCollection.invoice_id == invoice_id))
 
 
@@ -78,9 +81,10 @@ def collect(actor: Actor, invoice: Invoice) -> str:
                 invoice.amount_paid += taken
                 _payment(invoice, "wallet", taken, "succeeded", attempt)
         elif step == "card" and providers.name() == "manual":
+            from app.billing.invoicing import remembered
             from app.billing.tax import get_profile
 
-            profile = get_profile(invoice.tenant_id)
+            profile = remembered(("profile", invoice.tenant_id), lambda: get_profile(invoice.tenant_id))
             if profile is not None and profile.default_payment_method:
                 return "pending"  # paid outside (e.g. by bank transfer): staff mark it paid
         elif step == "card":
@@ -117,6 +121,9 @@ def failed(actor: Actor, invoice: Invoice, code: str, message: str) -> None:
         collection = InvoiceCollection(tenant_id=invoice.tenant_id, invoice_id=invoice.id, attempts=0,
                                        first_failed_at=now, created_at=now, updated_at=now)
         db.session.add(collection)
+        known = (db.session.info.get("billing_batch") or {}).get("collections")
+        if known is not None:
+            known[1][invoice.id] = collection
     collection.attempts += 1
     collection.last_error, collection.updated_at = f"{code}: {message}"[:500], now
     days = dunning_days()

@@ -19,7 +19,7 @@ from app import clock
 from app.billing import tax as tax_service
 from app.billing.common import changed, get_invoice, history, invoice_changed, invoice_payload, mrr, snapshot
 from app.billing.invoice_models import CREDIT_NOTE_REASONS, CreditNote, DocumentSequence, Invoice
-from app.billing.invoicing import price
+from app.billing.invoicing import price, remembered
 from app.billing.models import Subscription
 from app.errors import Conflict, Invalid
 from app.events import service as events
@@ -33,6 +33,12 @@ def next_number(prefix: str) -> str:
     """The next number of a series (INV or CN) for this year, under a row lock held until commit."""
     series = f"{prefix}-{clock.now().year}"
     stmt = select(DocumentSequence).where(DocumentSequence.series == series).with_for_update()
+    row = remembered(("sequence", series), lambda: _locked_sequence(series, stmt))
+    row.last += 1
+    return f"{series}-{row.last:06d}"
+
+
+def _locked_sequence(series: str, stmt) -> DocumentSequence:
     row = db.session.scalar(stmt)
     if row is None:
         if db.session.get_bind().dialect.name == "postgresql":
@@ -41,13 +47,12 @@ def next_number(prefix: str) -> str:
             from sqlalchemy.dialects.sqlite import insert
         db.session.execute(insert(DocumentSequence).values(series=series, last=0).on_conflict_do_nothing())
         row = db.session.scalar(stmt)
-    row.last += 1
-    return f"{series}-{row.last:06d}"
+    return row
 
 
 def _customer(tenant_id: str) -> dict[str, Any]:
     tenant = db.session.get(Tenant, tenant_id)
-    profile = tax_service.get_profile(tenant_id)
+    profile = remembered(("profile", tenant_id), lambda: tax_service.get_profile(tenant_id))
     return {"name": tenant.name, "slug": tenant.slug, "email": tenant.billing_email,
             "country": profile.country if profile else tenant.country, "region": profile.region if profile else "",
             "tax_id": profile.tax_id if profile else ""}
@@ -59,6 +64,13 @@ def finalize(actor: Actor, invoice_id: str) -> Invoice:
     invoice = get_invoice(None, invoice_id, lock=True)
     if invoice.status != "draft":
         raise Conflict(f"The invoice is {invoice.status}; only a draft can be finalized.")
+    finalize_locked(actor, invoice)
+    db.session.commit()
+    return invoice
+
+
+def finalize_locked(actor: Actor, invoice: Invoice) -> None:
+    """finalize() of a draft the caller has locked, in the caller's transaction (the billing run's batches)."""
     price(invoice)
     invoice.customer = _customer(invoice.tenant_id)
     invoice.number = next_number("INV")
@@ -66,8 +78,6 @@ def finalize(actor: Actor, invoice_id: str) -> Invoice:
     invoice_changed(invoice, actor, "invoice.finalized", "invoice.finalized",
                     {"status": ["draft", "open"], "number": [None, invoice.number], "total": [None, invoice.total]})
     _collect(actor, invoice)
-    db.session.commit()
-    return invoice
 
 
 def _collect(actor: Actor, invoice: Invoice) -> None:

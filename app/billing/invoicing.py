@@ -53,8 +53,9 @@ def open_invoice(sub: Subscription, actor: Actor, reason: str, period_start: dat
                       finalize_after=finalize_after or (usage_end or now) + grace)
     db.session.add(invoice)
     db.session.flush()
-    pending = db.session.scalars(select(InvoiceLine).where(InvoiceLine.subscription_id == sub.id,
-                                                           InvoiceLine.invoice_id.is_(None))).all()
+    memo = batch_memo()
+    pending = [] if memo is not None and sub.id not in memo["pending_lines"] else db.session.scalars(
+        select(InvoiceLine).where(InvoiceLine.subscription_id == sub.id, InvoiceLine.invoice_id.is_(None))).all()
     for line in pending:
         line.invoice_id = invoice.id
     if sub.coupon_id and charge_fee:
@@ -69,53 +70,58 @@ def open_invoice(sub: Subscription, actor: Actor, reason: str, period_start: dat
                                                      "interval": sub.interval}, mrr_before, period_start,
                         coupon_id=coupon_id)
     db.session.flush()
-    db.session.refresh(invoice, ["lines"])
-    price(invoice)
+    price(invoice, fresh=not pending)
     invoice_changed(invoice, actor, "invoice.created", "invoice.created",
                     {"status": [None, "draft"], "total": [None, invoice.total]}, {"billing_reason": reason})
     return invoice
 
 
-def price(invoice: Invoice) -> None:
-    """(Re)compute a draft's fee, overage, discount and tax lines and its totals."""
+def price(invoice: Invoice, fresh: bool = False) -> None:
+    """(Re)compute a draft's fee, overage, discount and tax lines and its totals. `fresh`: the invoice was
+    just created without any line, so there is nothing to delete or load."""
     if invoice.status != "draft":
         raise RuntimeError(f"invoice {invoice.id} is {invoice.status}: its lines are immutable")
-    db.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id,
-                                                 InvoiceLine.kind.in_(COMPUTED)))
-    db.session.expire(invoice, ["lines"])
+    if not fresh:
+        db.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id,
+                                                     InvoiceLine.kind.in_(COMPUTED)))
+        db.session.expire(invoice, ["lines"])
     now = clock.now()
-    lines = [line for line in invoice.lines if line.kind in CARRIED]
+    lines = [] if fresh else [line for line in invoice.lines if line.kind in CARRIED]
+    plan = db.session.get(Plan, invoice.plan_id)
+    usage = []
+    if invoice.usage_plan_id and invoice.usage_start and invoice.usage_end:
+        usage = overage(invoice.tenant_id, db.session.get(Plan, invoice.usage_plan_id), invoice.usage_start,
+                        invoice.usage_end)
+    coupon = db.session.get(Coupon, invoice.coupon_id) if invoice.coupon_id else None
+    treatment = remembered(("treatment", invoice.tenant_id), lambda: tax_service.treatment(invoice.tenant_id))
+    added: list[InvoiceLine] = []  # the new lines are complete (tax, position) before they are written
 
     def add(kind: str, description: str, amount: int, **fields) -> InvoiceLine:
         fields = {"tax_amount": 0, "tax_inclusive": False, "tax_note": "", **fields}
         line = InvoiceLine(tenant_id=invoice.tenant_id, invoice_id=invoice.id,
                            subscription_id=invoice.subscription_id, kind=kind, description=description[:300],
                            amount=amount, currency=invoice.currency, created_at=now, **fields)
-        db.session.add(line)
         lines.append(line)
+        added.append(line)
         return line
 
-    plan = db.session.get(Plan, invoice.plan_id)
     if invoice.charge_fee:
         add("subscription", f"{plan.name} ({invoice.interval}) · {span(invoice.period_start, invoice.period_end)}",
             plan_price(plan, invoice.interval), quantity=Decimal(1),
             unit_amount=Decimal(plan_price(plan, invoice.interval)), period_start=invoice.period_start,
             period_end=invoice.period_end)
-    if invoice.usage_plan_id and invoice.usage_start and invoice.usage_end:
-        usage_plan = db.session.get(Plan, invoice.usage_plan_id)
-        for metric, units, unit_price, amount in overage(invoice.tenant_id, usage_plan, invoice.usage_start,
-                                                         invoice.usage_end):
-            add("overage", f"{metric} over the included quota · {span(invoice.usage_start, invoice.usage_end)}",
-                amount, metric=metric, quantity=units, unit_amount=unit_price, period_start=invoice.usage_start,
-                period_end=invoice.usage_end)
+    for metric, units, unit_price, amount in usage:
+        add("overage", f"{metric} over the included quota · {span(invoice.usage_start, invoice.usage_end)}",
+            amount, metric=metric, quantity=units, unit_amount=unit_price, period_start=invoice.usage_start,
+            period_end=invoice.usage_end)
     subtotal = sum(line.amount for line in lines)
-    coupon = db.session.get(Coupon, invoice.coupon_id) if invoice.coupon_id else None
     discount = coupon_discount(coupon, subtotal - sum(line.amount for line in lines if line.kind == "late_fee"))
     if discount:
         add("discount", f"Discount: {coupon.name}", -discount)
-    _tax(invoice, lines, add)
+    _tax(treatment, lines, add)
     for position, line in enumerate(lines):
         line.position = position
+    db.session.add_all(added)
     invoice.subtotal = subtotal
     invoice.discount = discount
     invoice.tax = sum(line.tax_amount for line in lines if line.kind == "tax")
@@ -124,10 +130,9 @@ def price(invoice: Invoice) -> None:
     db.session.expire(invoice, ["lines"])
 
 
-def _tax(invoice: Invoice, lines: list[InvoiceLine], add) -> None:
+def _tax(treatment: tax_service.Treatment, lines: list[InvoiceLine], add) -> None:
     """Tax each line once (half-up) and add one tax line: the exclusive tax as its amount, or 0 with the
     contained tax shown (inclusive), or a zero-rated reverse-charge line."""
-    treatment = tax_service.treatment(invoice.tenant_id)
     taxable = list(lines)
     if treatment.reverse_charge:
         for line in taxable:
@@ -149,6 +154,23 @@ def _tax(invoice: Invoice, lines: list[InvoiceLine], add) -> None:
     label = f"{rate.name} {rate.percentage.normalize():f}%"
     add("tax", f"{label} (included)" if rate.inclusive else label, 0 if rate.inclusive else contained,
         tax_rate_id=rate.id, tax_percent=rate.percentage, tax_inclusive=rate.inclusive, tax_amount=contained)
+
+
+def batch_memo() -> dict | None:
+    """The memo of the billing-run batch in progress (app.billing.run), or None outside one."""
+    return db.session.info.get("billing_batch")
+
+
+def remembered(key: tuple, compute):
+    """Reference data (a tenant's tax treatment or billing profile, a metric, a number sequence's locked row)
+    read once per billing-run batch: app.billing.run keeps a memo in the session for the length of one
+    batch transaction. Outside a batch, `compute()` is simply called."""
+    memo = db.session.info.get("billing_batch")
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 # --- usage ------------------------------------------------------------------------------------------
@@ -180,7 +202,8 @@ def period_usage(tenant_id: str, code: str, start: date, end: date) -> Decimal:
     """A metric's value over the days [start, end) from the rollup tables: API calls (2xx) and count/sum
     metrics add up, max is the largest day, latest the newest value, unique_count the distinct values of
     the whole window. Values of metrics with decimals are scaled to their unit."""
-    metric = db.session.scalar(select(UsageMetric).where(UsageMetric.code == code))
+    metric = remembered(("metric", code),
+                        lambda: db.session.scalar(select(UsageMetric).where(UsageMetric.code == code)))
     aggregation = metric.aggregation if metric is not None else "count"
     decimals = metric.decimals if metric is not None else 0
     if start >= end:

@@ -105,6 +105,9 @@ def apply(tenant_id: str, currency: str, amount: int, invoice_id: str) -> int:
     how much was taken."""
     if amount <= 0:
         return 0
+    known = (db.session.info.get("billing_batch") or {}).get("credit_tenants")
+    if known is not None and tenant_id in known[0] and tenant_id not in known[1]:
+        return 0  # the billing run's batch found no open grant for this tenant
     now = clock.now()
     open_grants = db.session.scalars(
         select(CreditGrant).where(CreditGrant.tenant_id == tenant_id, CreditGrant.currency == currency,
