@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, request, url_for
 from sqlalchemy import select
 
-from app.billing import changes, invoices, queries, run, subscriptions, wallets
+from app.billing import changes, invoices, queries, run, subscriptions, tax, wallets
 from app.billing.common import get_invoice
 from app.billing.invoice_models import CREDIT_NOTE_REASONS, INVOICE_STATUSES
 from app.billing.payment_models import InvoiceCollection
@@ -128,7 +128,7 @@ def _tenant_page(tenant: Tenant, status: int = 200, errors: dict | None = None, 
                   upcoming=queries.upcoming(sub) if sub else None, credits=queries.credits(tenant.id),
                   invoices=queries.invoices_page(tenant.id, int_arg("page", 1), 10, include_drafts=True),
                   plan_options=[(p.code, p.name) for p in (queries.public_plans(sub.currency) if sub else [])],
-                  currency_options=[(c, c) for c in CURRENCIES],
+                  currency_options=[(c, c) for c in CURRENCIES], profile=tax.get_profile(tenant.id),
                   errors=errors or {}, form=form or {})
 
 
@@ -164,6 +164,20 @@ def grant(tenant_id: str):
     except ServiceError as exc:
         return _tenant_page(found, exc.status, exc.errors, form)
     toast(f"{Money(amount, currency)} of credit granted to {found.name}.")
+    return redirect_to(url_for(".tenant", tenant_id=found.id))
+
+
+@bp.route("/tenants/<tenant_id>/profile", methods=["POST"])
+@staff_required
+def profile(tenant_id: str):
+    """Billing details, tax treatment, and whether the tenant pays by bank transfer."""
+    found = _tenant(tenant_id)
+    form = {k: request.form.get(k, "") for k in ("country", "region", "tax_id", "tax_exempt", "default_payment_method")}
+    try:
+        tax.set_profile(current_actor(), found.id, form)
+    except ServiceError as exc:
+        return _tenant_page(found, exc.status, exc.errors, form)
+    toast(f"{found.name}'s billing details are saved.")
     return redirect_to(url_for(".tenant", tenant_id=found.id))
 
 

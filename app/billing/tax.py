@@ -66,8 +66,12 @@ def get_profile(tenant_id: str) -> BillingProfile | None:
     return db.session.scalar(select(BillingProfile).where(BillingProfile.tenant_id == tenant_id))
 
 
+OFFLINE_METHODS = ("bank_transfer",)  # ways to pay that staff record (their invoices wait for a manual payment)
+
+
 def set_profile(actor: Actor, tenant_id: str, data: dict[str, Any]) -> BillingProfile:
-    """Create or change a tenant's billing profile (country, region, tax_id, tax_exempt); commits."""
+    """Create or change a tenant's billing profile (country, region, tax_id, tax_exempt, and — staff only —
+    default_payment_method); commits."""
     tenant = db.session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound("No such tenant.")
@@ -87,6 +91,11 @@ def set_profile(actor: Actor, tenant_id: str, data: dict[str, Any]) -> BillingPr
         if data.get("tax_exempt") not in TAX_EXEMPT:
             errors["tax_exempt"] = f"One of {', '.join(TAX_EXEMPT)}."
         fields["tax_exempt"] = data.get("tax_exempt")
+    if "default_payment_method" in data:  # staff: how a tenant pays outside the provider, e.g. bank_transfer
+        method = str(data.get("default_payment_method") or "").strip() or None
+        if method is not None and method not in OFFLINE_METHODS:
+            errors["default_payment_method"] = f"One of {', '.join(OFFLINE_METHODS)}, or none."
+        fields["default_payment_method"] = method
     if errors:
         raise Invalid("Some fields need attention.", errors=errors)
     if profile is None:

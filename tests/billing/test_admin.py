@@ -185,3 +185,22 @@ def test_staff_create_and_switch_tax_rates(staff):
     db.session.refresh(rate)
     assert rate.active is False
     assert "19%" in staff.get(url).get_data(as_text=True)
+
+
+def test_staff_record_that_a_tenant_pays_by_bank_transfer(staff, make):
+    from app.billing import collection, tax
+
+    tenant = make.tenant(slug="wire-payer")
+    url = f"{BASE}/tenants/{tenant.id}"
+    bad = staff.form(f"{url}/profile", {"country": "DE", "tax_exempt": "none", "default_payment_method": "cash"})
+    assert bad.status_code == 422 and "bank_transfer" in bad.get_data(as_text=True)
+    assert staff.form(f"{url}/profile", {"country": "DE", "tax_id": "DE123456789", "tax_exempt": "reverse",
+                                         "default_payment_method": "bank_transfer"}).status_code == 303
+    profile = tax.get_profile(tenant.id)
+    assert (profile.tax_exempt, profile.default_payment_method) == ("reverse", "bank_transfer")
+    subscriptions.create(SYSTEM, tenant.id, "pro", trial=False)
+    draft = db.session.scalar(select(Invoice).where(Invoice.tenant_id == tenant.id))
+    invoice = invoices.finalize(SYSTEM, draft.id)
+    assert invoice.status == "open" and collection.collection_of(invoice.id) is None  # waits; no dunning
+    assert db.session.scalar(select(Subscription.status).where(Subscription.tenant_id == tenant.id)) == "active"
+    assert "billing_profile.updated" in _actions()
