@@ -71,6 +71,17 @@ def listing(tenant_id: str | None, include_deprecated: bool = True) -> list[Even
     return out
 
 
+def clean_description(value: Any, errors: dict[str, str]) -> str:
+    """A description of an event type or an endpoint: trimmed, at most 500 characters, no NUL (which
+    PostgreSQL cannot store); a problem goes in errors["description"]."""
+    description = str(value or "").strip()
+    if len(description) > 500:
+        errors["description"] = "At most 500 characters."
+    elif "\x00" in description:
+        errors["description"] = "No NUL characters."
+    return description
+
+
 def _clean(data: dict[str, Any], partial: bool) -> dict[str, Any]:
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
@@ -83,12 +94,7 @@ def _clean(data: dict[str, Any], partial: bool) -> dict[str, Any]:
             errors["name"] = f"{name} is one of Tenantry's own event types; choose another name."
         out["name"] = name
     if "description" in data:
-        description = str(data.get("description") or "").strip()
-        if len(description) > 500:
-            errors["description"] = "At most 500 characters."
-        elif "\x00" in description:
-            errors["description"] = "No NUL characters."
-        out["description"] = description
+        out["description"] = clean_description(data.get("description"), errors)
     if "example" in data:
         example = data.get("example")
         if example is None:

@@ -49,12 +49,7 @@ def _clean_endpoint(data: dict[str, Any], tenant_id: str, partial: bool = False)
         except ssrf.BlockedDestination as exc:
             errors["url"] = str(exc)
     if "description" in data:
-        description = str(data.get("description") or "").strip()
-        if len(description) > 500:
-            errors["description"] = "At most 500 characters."
-        elif "\x00" in description:
-            errors["description"] = "No NUL characters."
-        out["description"] = description
+        out["description"] = event_types.clean_description(data.get("description"), errors)
     if "event_types" in data:
         types = data.get("event_types") or None
         if types is not None:
