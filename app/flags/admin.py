@@ -1,6 +1,7 @@
 """Staff pages /admin/flags: the flags with search, tag and stale filters and an on/off switch per row
 (HTMX swaps the row; without JS a plain POST and redirect), a new-flag form, and one flag's page: its
-settings, its rules as an ordered JSON list, "evaluate for a tenant", scheduled changes, change history,
+settings, its ordered rules in a structured editor (or as JSON),
+"evaluate for a tenant", scheduled changes, change history,
 archive / restore / delete. Views parse the form, call app.flags.service / schedules, and render."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from flask import Blueprint, request, url_for
 
 from app import flags
 from app.errors import Conflict, Invalid, NotFound, ServiceError
-from app.flags import queries, schedules, service
+from app.flags import queries, rule_form, schedules, service
 from app.flags.models import FLAG_TYPES, SCHEDULE_ACTIONS
 from app.security import current_actor, staff_required
 from app.web import form_moment, is_partial_request, redirect_to, render, toast
@@ -143,7 +144,33 @@ def _detail_page(key: str, status: int = 200, **context: Any) -> Any:
                   schedules=queries.schedules_for(key), history=queries.history(key), show_value=show_value,
                   stale=queries.is_stale(flag), action_options=[(a, a) for a in SCHEDULE_ACTIONS],
                   **{"settings_errors": {}, "rules_errors": {}, "schedule_errors": {}, "evaluation": None,
-                     "eval_errors": {}, "tenant_query": "", **context})
+                     "eval_errors": {}, "tenant_query": "", "json_errors": {},
+                     **_editor_context(flag), **context})
+
+
+def _editor_context(flag: Any, rows: list[dict] | None = None, **extra: Any) -> dict[str, Any]:
+    """What the structured rule editor shows: the saved rules as rows unless rows being edited are given."""
+    return {"rule_rows": rule_form.rows_from_rules(flag.rules or []) if rows is None else rows,
+            "rules_version": flag.version, "rules_notice": "", "rules_dirty": False,
+            "tenant_labels_for": _tenant_labels, **rule_form.editor_context(flag.type), **extra}
+
+
+def _tenant_labels(text: str) -> list[str]:
+    """Names of the tenants a tenants rule lists (ids or slugs), shown under its field."""
+    from app.tenancy.queries import find_by_id_or_slug
+
+    labels = []
+    for part in [p for p in rule_form.SPLIT_RE.split(text or "") if p][:50]:
+        tenant = find_by_id_or_slug(part)
+        labels.append(f"{tenant.name} ({tenant.slug})" if tenant else f"{part}: not found")
+    return labels
+
+
+def _resolve_tenant(text: str) -> str | None:
+    from app.tenancy.queries import find_by_id_or_slug
+
+    tenant = find_by_id_or_slug(text)
+    return tenant.id if tenant else None
 
 
 @bp.route("/<key>")
@@ -195,9 +222,44 @@ def save_rules(key: str):
         service.update_flag(current_actor(), key, {"rules": parsed},
                             expected_version=_version(request.form.get("version", "")))
     except ServiceError as exc:
-        return _detail_page(key, exc.status, rules_text=text, rules_errors=exc.errors or {"rules": exc.detail})
+        return _detail_page(key, exc.status, rules_text=text, json_errors=exc.errors or {"rules": exc.detail})
     toast(f"Rules of {key} saved.")
     return redirect_to(url_for(".detail", key=key) + "#rules")
+
+
+def save_rule_form(key: str):
+    """The structured editor: a button with an `edit` (add, move, remove a rule, a condition or a variant)
+    redraws the editor with the rows as typed, unsaved; "Save rules" validates and saves them all."""
+    flag = queries.get_flag(key)
+    rows = rule_form.rows_from_form(request.form)
+    version = _version(request.form.get("version", ""))
+    edit = request.form.get("edit", "").strip()
+    if edit:
+        rows, notice = rule_form.apply_edit(rows, edit, flag.type)
+        return _rules_editor(key, 200, rows, rules_notice=notice, rules_dirty=True, rules_version=version)
+    rules_list, errors = rule_form.rules_from_rows(rows, flag.type, _resolve_tenant)
+    try:
+        if errors:
+            from app.flags.rules import check_rules
+
+            found: dict[str, str] = {}
+            check_rules(rules_list, flag.type, flag.key, found)
+            raise Invalid("The rules have invalid fields.", errors={**found, **errors})
+        service.update_flag(current_actor(), key, {"rules": rules_list}, expected_version=version)
+    except ServiceError as exc:
+        status = 422 if is_partial_request() else exc.status
+        return _rules_editor(key, status, rows, rules_errors=exc.errors or {"rules": exc.detail},
+                             rules_dirty=True, rules_version=version)
+    toast(f"Rules of {key} saved.")
+    return redirect_to(url_for(".detail", key=key) + "#rules")
+
+
+def _rules_editor(key: str, status: int, rows: list[dict], **extra: Any):
+    flag = queries.get_flag(key, include_archived=True)
+    if is_partial_request():
+        return render("admin/flags/_rules_editor.html", status=status, flag=flag,
+                      **{"rules_errors": {}, **_editor_context(flag, rows, **extra)})
+    return _detail_page(key, status, **_editor_context(flag, rows, **extra))
 
 
 def evaluate(key: str):
@@ -295,6 +357,7 @@ def remove_override(key: str):
     return _back_to_tenant(tenant_id)
 
 
-CHANGES = {"toggle": toggle, "settings": save_settings, "rules": save_rules, "schedule": add_schedule,
+CHANGES = {"toggle": toggle, "settings": save_settings, "rules": save_rules,
+           "rules_form": save_rule_form, "schedule": add_schedule,
            "cancel_schedule": cancel_schedule, "archive": archive, "restore": restore, "delete": delete,
            "override": set_override, "remove_override": remove_override}

@@ -69,6 +69,14 @@
   }
   fadeRenderedToasts();
   document.body.addEventListener("htmx:load", fadeRenderedToasts);
+
+  // A range input shows its number in the <output> named by data-output (the rollout slider).
+  document.addEventListener("input", function (evt) {
+    var el = evt.target;
+    if (el.type !== "range" || !el.dataset.output) return;
+    var out = document.getElementById(el.dataset.output);
+    if (out) out.textContent = el.value;
+  });
 })();
 
 // Plotly charts: <div class="chart" data-figure='{"data": …, "layout": …}'>, drawn on every htmx load

@@ -44,18 +44,35 @@ def test_staff_create_toggle_edit_rules_and_evaluate_a_flag(page, live_server, m
 
     page.click("#flag-new-checkout >> text=new-checkout")
     page.wait_for_url("**/admin/flags/new-checkout")
-    page.fill("#f-rules", '[{"type": "tenants", "tenant_ids": ["%s"], "value": 50},'
-                          ' {"type": "rollout", "percentage": 120, "value": 20}]' % tenant.id)
-    page.click("button:has-text('Save rules')")
-    expect(page.locator("#rules-errors")).to_contain_text("rules[1].percentage")
-    expect(page.locator("#f-rules")).to_have_value(
-        '[{"type": "tenants", "tenant_ids": ["%s"], "value": 50}, {"type": "rollout", "percentage": 120, "value": 20}]'
-        % tenant.id)
-    page.fill("#f-rules", '[{"type": "tenants", "tenant_ids": ["%s"], "value": 50},'
-                          ' {"type": "rollout", "percentage": 20, "value": 20}]' % tenant.id)
-    page.click("button:has-text('Save rules')")
+    # The structured editor: add an override and a rollout, fail validation, fix it, save.
+    expect(page.locator("#rules-editor")).to_contain_text("No rules")
+    page.click("#add-rule button:has-text('Tenants (overrides)')")
+    expect(page.locator("#rule-0")).to_contain_text("1. Tenants (overrides)")
+    page.fill("#r0-tenants", "nobody-at-all")
+    page.fill("#r0-value", "50")
+    page.click("#add-rule button:has-text('Percentage rollout')")
+    expect(page.locator("#rule-1")).to_contain_text("2. Percentage rollout")
+    expect(page.locator("#r0-tenants")).to_have_value("nobody-at-all")  # typed text survives the redraw
+    page.fill("#r1-percentage", "35")
+    expect(page.locator("#r1-percentage-out")).to_have_text("35")
+    page.fill("#r1-value", "twenty")
+    page.click("#save-rules")
+    expect(page.locator("#rules-errors")).to_contain_text("rules[0].tenant_ids")
+    expect(page.locator("#rule-0 .error")).to_contain_text("No tenant nobody-at-all")
+    expect(page.locator("#rule-1 .error")).to_contain_text("A number")
+    page.fill("#r0-tenants", "acme-flagged")
+    page.fill("#r1-value", "20")
+    page.click("#rule-1 button[aria-label='Move rule 2 up']")
+    expect(page.locator("#rule-0")).to_contain_text("1. Percentage rollout")
+    page.click("#rule-0 button[aria-label='Move rule 1 down']")
+    expect(page.locator("#rule-1")).to_contain_text("2. Percentage rollout")
+    page.click("#save-rules")
     expect(page.locator(".toast")).to_contain_text("Rules of new-checkout saved")
     expect(page.locator("#rules-errors")).to_have_count(0)
+    expect(page.locator("#rule-0")).to_contain_text("Acme Flagged (acme-flagged)")
+    expect(page.locator("#r1-percentage-out")).to_have_text("35")
+    page.click("#rules-json summary")
+    expect(page.locator("#f-rules")).to_contain_text('"percentage": 35')
 
     page.fill("#f-tenant", "acme-flagged")
     page.click("button:has-text('Evaluate')")
