@@ -162,6 +162,9 @@ class Config:
         self.REQUEST_LOG_STREAM_MAX = env_int("REQUEST_LOG_STREAM_MAX", 200_000)
         # How many days of the request log are kept (and shown); older rows are pruned every hour.
         self.REQUEST_LOG_RETENTION_DAYS = env_int("REQUEST_LOG_RETENTION_DAYS", 7)
+        # The staff overview (recomputed every 5 minutes): the fewest calls in a day for a tenant's usage to
+        # count as a jump (above 3x its 14-day median).
+        self.CONSOLE_JUMP_MIN_CALLS = env_int("CONSOLE_JUMP_MIN_CALLS", 100)
         self.LOGIN_MAX_FAILURES = 10  # the 11th failure within the window gets 429
         self.LOGIN_FAILURE_WINDOW = "15 minutes"
 

@@ -9,6 +9,7 @@ from app.api import jobs as api_jobs
 from app.auth import jobs as auth_jobs
 from app.billing import jobs as billing_jobs
 from app.billing import metrics as revenue_metrics
+from app.console import jobs as console_jobs
 from app.flags import jobs as flag_jobs
 from app.ratelimit import jobs as ratelimit_jobs
 from app.requestlog import jobs as requestlog_jobs
@@ -47,6 +48,7 @@ JOBS: list[Periodic] = [
     Periodic(billing_jobs.expire_credits, "billing", interval=3600),
     Periodic(revenue_metrics.refresh, "low", interval=3600, timeout=1800),
     Periodic(flag_jobs.run_due_schedules, "default", interval=60),
+    Periodic(console_jobs.refresh_overview, "low", interval=300),
 ]
 
 

@@ -1,16 +1,15 @@
-"""Pages: console — the staff home (counts, the latest audit events, links to every section)."""
+"""Pages: console — the staff overview at /admin: the whole business and the whole system on one screen,
+each figure linking to its page (figures from app.console.overview)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import datetime
 
-from app.audit import queries as audit_queries
-from app.auth import service as auth_service
-from app.plans import queries as plan_queries
+from flask import Blueprint, url_for
+
+from app.console import overview
 from app.security import staff_required
-from app.tenancy import queries as tenancy_queries
-from app.tenancy.models import STATUSES
-from app.web import render
+from app.web import redirect_to, render, toast
 
 bp = Blueprint("console", __name__, url_prefix="/admin")
 
@@ -18,16 +17,17 @@ bp = Blueprint("console", __name__, url_prefix="/admin")
 @bp.route("/")
 @staff_required
 def index():
-    """The staff home: tenants by status and by plan, staff count, the latest audit events."""
-    by_status = tenancy_queries.status_counts()
-    events = audit_queries.list_events(audit_queries.AuditFilters(), limit=10).events
-    return render(
-        "admin/console/index.html",
-        statuses=[(status, by_status.get(status, 0)) for status in STATUSES],
-        total=sum(by_status.values()),
-        plans=plan_queries.list_plans(),
-        plan_counts=plan_queries.tenant_counts(),
-        staff_count=auth_service.count_staff(),
-        events=events,
-        tenants=tenancy_queries.tenants_by_id(e.tenant_id for e in events),
-    )
+    """The overview: the snapshot (refreshed every few minutes) and the live figures."""
+    snap = overview.snapshot()
+    live = overview.live()
+    return render("admin/console/index.html", snap=snap, live=live,
+                  computed_at=datetime.fromisoformat(snap["computed_at"]), tenants=overview.tenant_labels(snap, live))
+
+
+@bp.route("/overview/refresh", methods=["POST"])
+@staff_required
+def refresh():
+    """Compute the snapshot now instead of waiting for the scheduler."""
+    overview.refresh()
+    toast("The overview is up to date.")
+    return redirect_to(url_for(".index"))
