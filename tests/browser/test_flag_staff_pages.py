@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_staff_create_toggle_edit_rules_and_evaluate_a_flag(page, live_server, make):
-    tenant = make.tenant(name="Acme Flagged", slug="acme-flagged")
+    make.tenant(name="Acme Flagged", slug="acme-flagged")
     _sign_in_staff(page, make)
     page.click("nav >> text=Flags")
     page.wait_for_url("**/admin/flags")
