@@ -14,6 +14,7 @@ from flask import Flask, abort, render_template, request, send_from_directory
 from flask_smorest import Blueprint
 from swagger_ui_bundle import swagger_ui_path
 
+from app import web
 from app.extensions import api, csrf, limiter
 from app.security import public
 
@@ -102,7 +103,7 @@ def init_api(app: Flask) -> None:
     app.after_request(_ratelimit_headers)
 
 
-API_PREFIXES = ("/api/v1/", "/ofrep/v1/")  # Bearer-key routes behind the request gate (OFREP: app.flags)
+API_PREFIXES = web.API_PREFIXES  # Bearer-key routes behind the request gate (OFREP: app.flags)
 
 
 def _is_api_request() -> bool:
@@ -120,7 +121,11 @@ def _skip_on_api_paths(app, extension) -> None:
     def after(fn):
         return wraps(fn)(lambda response: response if request.path.startswith(API_PREFIXES) else fn(response))
 
-    for registry, wrap in ((app.before_request_funcs, before), (app.after_request_funcs, after)):
+    def teardown(fn):
+        return wraps(fn)(lambda exc=None: None if request.path.startswith(API_PREFIXES) else fn(exc))
+
+    for registry, wrap in ((app.before_request_funcs, before), (app.after_request_funcs, after),
+                           (app.teardown_request_funcs, teardown)):
         funcs = registry.get(None, [])
         registry[None] = [wrap(fn) if owned(fn) else fn for fn in funcs]
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.api.fastdump import FastDumpSchema
 from app.security import ROLES
 
 
-class TenantSchema(Schema):
+class TenantSchema(FastDumpSchema):
     object = fields.Constant("tenant", dump_only=True)
     id = fields.String(dump_only=True, metadata={"example": "ten_01jd4k2x9f8q7w6e5r4t3y2u1i"})
     slug = fields.String(dump_only=True)

@@ -168,6 +168,7 @@ class Meter:
         self._wake = threading.Event()
         self._calls: list[Call] = []
         self._releases: list[tuple[str, str, str]] = []  # (tenant set, service set, request id) to leave
+        self._release_due = False  # the flusher thread was woken to write releases, not yet written
         self._max_calls = 2000
         self._retry: list[_Batch] = []
         self._thread: threading.Thread | None = None
@@ -199,14 +200,17 @@ class Meter:
         self._app = app
         with self._lock:
             self._releases.append(inflight)
-            first = len(self._releases) == 1
+            wake, self._release_due = not self._release_due, True
         interval = app.config["USAGE_FLUSH_SECONDS"]
         if not interval:
             self._write_releases()
             return
         if self._thread is None:
             self._start(interval)
-        if first:
+        # Wake the thread once per batch, not once per request: under load the next gate call takes each
+        # release before the thread gets to it, and waking a thread per request costs the request more
+        # (a lock handed between threads, the interpreter lock taken back) than the rest of this hook.
+        if wake:
             self._wake.set()
 
     def _start(self, interval: float) -> None:
@@ -223,7 +227,7 @@ class Meter:
             self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
             try:
-                if self._releases:
+                if self._release_due:
                     time.sleep(RELEASE_BATCH_SECONDS)  # gather the releases of the next few ms into one call
                     self._write_releases()
                 if time.monotonic() >= due or len(self._calls) >= self._max_calls:
@@ -248,6 +252,7 @@ class Meter:
 
         with self._lock:
             releases, self._releases = self._releases, []
+            self._release_due = False  # a release from now on wakes the thread again
         if not releases or self._app is None:
             return
         with self._app.app_context():
