@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app import clock
@@ -25,6 +28,7 @@ from app.extensions import db
 from app.security import Actor
 
 GENESIS = "0" * 64
+DEFERRED_KEY = "audit_deferred"  # session.info: the events record() keeps inside defer()
 MASK = "***"
 SECRET_FIELDS = frozenset(
     {"password", "password_hash", "secret", "signing_secret", "token", "token_hash", "key_hash", "api_key", "key"}
@@ -144,6 +148,39 @@ def _lock_chain(session: Session, chain: str) -> AuditChain:
     return head
 
 
+def _event_fields(
+    actor: Actor,
+    action: str,
+    *,
+    tenant_id: str | None,
+    targets: Iterable[Target],
+    changes: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    outcome: str,
+    severity: str | None,
+) -> dict[str, Any]:
+    """An event's fields other than its place in the chain (seq, prev_hash, hash): its id and time are
+    taken now."""
+    return {
+        "id": new_id("aud"),
+        "chain": tenant_id or PLATFORM_CHAIN,
+        "tenant_id": tenant_id,
+        "occurred_at": clock.now(),
+        "action": action,
+        "outcome": outcome,
+        "severity": severity or ("info" if outcome == "success" else "warning"),
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "actor_display": (actor.display or "")[:254],
+        "targets": [t.as_dict() for t in targets],
+        "ip": actor.ip,
+        "user_agent": actor.user_agent,
+        "request_id": actor.request_id,
+        "changes": mask_changes(changes),
+        "meta": clean_metadata(metadata),
+    }
+
+
 def _append(
     session: Session,
     actor: Actor,
@@ -155,29 +192,16 @@ def _append(
     metadata: dict[str, Any] | None,
     outcome: str,
     severity: str | None,
-) -> AuditEvent:
-    chain = tenant_id or PLATFORM_CHAIN
-    head = _lock_chain(session, chain)
-    event = AuditEvent(
-        id=new_id("aud"),
-        chain=chain,
-        seq=head.seq + 1,
-        tenant_id=tenant_id,
-        occurred_at=clock.now(),
-        action=action,
-        outcome=outcome,
-        severity=severity or ("info" if outcome == "success" else "warning"),
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_display=(actor.display or "")[:254],
-        targets=[t.as_dict() for t in targets],
-        ip=actor.ip,
-        user_agent=actor.user_agent,
-        request_id=actor.request_id,
-        changes=mask_changes(changes),
-        meta=clean_metadata(metadata),
-        prev_hash=head.hash,
-    )
+) -> AuditEvent | None:
+    deferred = session.info.get(DEFERRED_KEY)
+    if deferred is not None:  # inside defer(): written by record_many() with the others
+        deferred.append(_event_fields(actor, action, tenant_id=tenant_id, targets=targets, changes=changes,
+                                      metadata=metadata, outcome=outcome, severity=severity))
+        return None
+    head = _lock_chain(session, tenant_id or PLATFORM_CHAIN)
+    fields = _event_fields(actor, action, tenant_id=tenant_id, targets=targets, changes=changes,
+                           metadata=metadata, outcome=outcome, severity=severity)
+    event = AuditEvent(**fields, seq=head.seq + 1, prev_hash=head.hash)
     event.hash = compute_hash(event)
     head.seq, head.hash = event.seq, event.hash
     session.add(event)
@@ -194,8 +218,10 @@ def record(
     metadata: dict[str, Any] | None = None,
     outcome: str = "success",
     severity: str | None = None,
-) -> AuditEvent:
-    """Append an event in the caller's transaction: it commits or rolls back with the change."""
+) -> AuditEvent | None:
+    """Append an event in the caller's transaction: it commits or rolls back with the change. Inside
+    defer(), the event (its id and time taken now) is kept and written with the others by record_many():
+    None is returned then."""
     return _append(
         db.session,
         actor,
@@ -207,6 +233,89 @@ def record(
         outcome=outcome,
         severity=severity,
     )
+
+
+def record_many(session: Session, events: list[dict[str, Any]]) -> int:
+    """Append many events (as record() would, in this order) in the caller's transaction, in one multi-row
+    INSERT: the heads of their chains are locked FOR UPDATE in one query (in chain order), each event's
+    seq, prev_hash and hash are computed here exactly as _append() does, and the heads move on. `events`
+    are the fields _event_fields() made (ids and times already taken). Returns how many were written."""
+    if not events:
+        return 0
+    heads = _lock_chains(session, sorted({fields["chain"] for fields in events}))
+    rows = []
+    for fields in events:
+        head = heads[fields["chain"]]
+        event = SimpleNamespace(**fields, seq=head.seq + 1, prev_hash=head.hash)
+        event.hash = compute_hash(event)
+        head.seq, head.hash = event.seq, event.hash
+        row = dict(fields, seq=event.seq, prev_hash=event.prev_hash, hash=event.hash)
+        row["metadata"] = row.pop("meta")
+        rows.append(row)
+    session.execute(insert(AuditEvent.__table__), rows)
+    return len(rows)
+
+
+def _lock_chains(session: Session, chains: list[str]) -> dict[str, AuditChain]:
+    """The heads of these chains, locked FOR UPDATE (created at the genesis hash when missing)."""
+    heads: dict[str, AuditChain] = {}
+
+    def lock(names: list[str]) -> None:
+        for start in range(0, len(names), 500):
+            heads.update((head.chain, head) for head in session.scalars(
+                select(AuditChain).where(AuditChain.chain.in_(names[start:start + 500])).order_by(AuditChain.chain)
+                .with_for_update().execution_options(populate_existing=True)))
+
+    lock(chains)
+    missing = [chain for chain in chains if chain not in heads]
+    if missing:
+        if session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        session.execute(upsert(AuditChain).values([{"chain": chain, "seq": 0, "hash": GENESIS} for chain in missing])
+                        .on_conflict_do_nothing())
+        lock(missing)
+    return heads
+
+
+@contextmanager
+def defer(session: Session | None = None) -> Iterator[None]:
+    """Within the block, record() in this session (db.session by default) keeps its events instead of
+    locking the chain and adding a row per event; they are written by record_many() in one INSERT when
+    the block ends, or earlier when the session commits (so they always commit with the change). An
+    exception drops them with the transaction the caller rolls back. The billing run's batches use it."""
+    session = session or db.session
+    if DEFERRED_KEY in session.info:  # nested: the outer block writes them
+        yield
+        return
+    pending: list[dict[str, Any]] = []
+    session.info[DEFERRED_KEY] = pending
+    try:
+        yield
+    except BaseException:
+        session.info.pop(DEFERRED_KEY, None)
+        raise
+    session.info.pop(DEFERRED_KEY, None)
+    record_many(session, pending)
+
+
+def _write_deferred(session: Session) -> None:
+    pending = session.info.get(DEFERRED_KEY)
+    if pending:
+        events = list(pending)
+        pending.clear()
+        record_many(session, events)
+
+
+def _drop_deferred(session: Session, previous_transaction: Any) -> None:
+    pending = session.info.get(DEFERRED_KEY)
+    if pending and not previous_transaction.nested:
+        pending.clear()  # they belonged to the transaction that was rolled back
+
+
+sa_event.listen(Session, "before_commit", _write_deferred)
+sa_event.listen(Session, "after_soft_rollback", _drop_deferred)
 
 
 def record_failure(

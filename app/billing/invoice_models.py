@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Numeric, String, Text, UniqueConstraint, event, inspect, select
+from sqlalchemy import BigInteger, Date, ForeignKey, Numeric, String, Text, UniqueConstraint, event, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 
 from app.db import ID_LENGTH, PublicIdMixin, TenantScopedMixin, TimestampMixin
 from app.extensions import db
@@ -166,11 +167,11 @@ class ImmutableInvoice(RuntimeError):
 
 @event.listens_for(Invoice, "before_update")
 def _invoice_frozen(_mapper, _connection, invoice: Invoice) -> None:
-    status = inspect(invoice).attrs.status.history
+    status = get_history(invoice, "status", PASSIVE_NO_INITIALIZE)  # as inspect(invoice).attrs.status.history
     was = status.deleted[0] if status.deleted else invoice.status
     if was == "draft":
         return
-    changed = [name for name in FROZEN_FIELDS if inspect(invoice).attrs[name].history.has_changes()]
+    changed = [name for name in FROZEN_FIELDS if get_history(invoice, name, PASSIVE_NO_INITIALIZE).has_changes()]
     if changed:
         raise ImmutableInvoice(f"invoice {invoice.id} is {was}: {', '.join(changed)} cannot change")
 

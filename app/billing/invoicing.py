@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from app import clock
 from app.billing import tax as tax_service
 from app.billing.common import coupon_discount, history, invoice_changed, mrr, percent_of, plan_price
 from app.billing.invoice_models import Invoice, InvoiceLine
 from app.billing.models import Coupon, Subscription
+from app.db import new_id
 from app.extensions import db
 from app.plans.models import Plan
 from app.security import Actor
@@ -51,9 +53,18 @@ def open_invoice(sub: Subscription, actor: Actor, reason: str, period_start: dat
                       usage_plan_id=usage_plan.id if usage_plan is not None and usage_start else None,
                       usage_start=usage_start, usage_end=usage_end,
                       finalize_after=finalize_after or (usage_end or now) + grace)
-    db.session.add(invoice)
-    db.session.flush()
     memo = batch_memo()
+    bulk = memo is not None and "new_lines" in memo and sub.id not in memo["pending_lines"]
+    if bulk:
+        # In a billing-run batch the draft is inserted with the others when the batch flushes (a repeated
+        # period then fails the batch, which is done again one by one), so what the ORM would fill in at
+        # INSERT is given here: it is read (the event payload, amount_due) before that.
+        invoice.id, invoice.customer, invoice.created_at, invoice.updated_at = new_id("inv"), {}, now, now
+        invoice.subtotal = invoice.discount = invoice.tax = invoice.total = 0
+        invoice.amount_paid = invoice.amount_credited = 0
+    db.session.add(invoice)
+    if not bulk:
+        db.session.flush()
     pending = [] if memo is not None and sub.id not in memo["pending_lines"] else db.session.scalars(
         select(InvoiceLine).where(InvoiceLine.subscription_id == sub.id, InvoiceLine.invoice_id.is_(None))).all()
     for line in pending:
@@ -69,7 +80,8 @@ def open_invoice(sub: Subscription, actor: Actor, reason: str, period_start: dat
                 history(sub, "coupon_ended", actor, {"status": sub.status, "plan_id": sub.plan_id,
                                                      "interval": sub.interval}, mrr_before, period_start,
                         coupon_id=coupon_id)
-    db.session.flush()
+    if not bulk:
+        db.session.flush()
     price(invoice, fresh=not pending)
     invoice_changed(invoice, actor, "invoice.created", "invoice.created",
                     {"status": [None, "draft"], "total": [None, invoice.total]}, {"billing_reason": reason})
@@ -81,12 +93,17 @@ def price(invoice: Invoice, fresh: bool = False) -> None:
     just created without any line, so there is nothing to delete or load."""
     if invoice.status != "draft":
         raise RuntimeError(f"invoice {invoice.id} is {invoice.status}: its lines are immutable")
-    if not fresh:
+    memo = batch_memo()
+    carried = (memo or {}).get("carried")  # the batch deleted its drafts' computed lines and loaded the rest
+    batched = carried is not None and invoice.id in carried
+    bulk = memo is not None and "new_lines" in memo and (fresh or batched)  # new lines: see write_new_lines()
+    if not fresh and not batched:
         db.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id,
                                                      InvoiceLine.kind.in_(COMPUTED)))
         db.session.expire(invoice, ["lines"])
     now = clock.now()
-    lines = [] if fresh else [line for line in invoice.lines if line.kind in CARRIED]
+    lines = [] if fresh else list(carried[invoice.id]) if batched else [
+        line for line in invoice.lines if line.kind in CARRIED]
     plan = db.session.get(Plan, invoice.plan_id)
     usage = []
     if invoice.usage_plan_id and invoice.usage_start and invoice.usage_end:
@@ -98,9 +115,9 @@ def price(invoice: Invoice, fresh: bool = False) -> None:
 
     def add(kind: str, description: str, amount: int, **fields) -> InvoiceLine:
         fields = {"tax_amount": 0, "tax_inclusive": False, "tax_note": "", **fields}
-        line = InvoiceLine(tenant_id=invoice.tenant_id, invoice_id=invoice.id,
-                           subscription_id=invoice.subscription_id, kind=kind, description=description[:300],
-                           amount=amount, currency=invoice.currency, created_at=now, **fields)
+        line = (NewLine if bulk else InvoiceLine)(
+            tenant_id=invoice.tenant_id, invoice_id=invoice.id, subscription_id=invoice.subscription_id, kind=kind,
+            description=description[:300], amount=amount, currency=invoice.currency, created_at=now, **fields)
         lines.append(line)
         added.append(line)
         return line
@@ -121,13 +138,46 @@ def price(invoice: Invoice, fresh: bool = False) -> None:
     _tax(treatment, lines, add)
     for position, line in enumerate(lines):
         line.position = position
-    db.session.add_all(added)
     invoice.subtotal = subtotal
     invoice.discount = discount
     invoice.tax = sum(line.tax_amount for line in lines if line.kind == "tax")
     invoice.total = sum(line.amount for line in lines)
+    if bulk:  # written with the batch's other new lines when the batch ends (write_new_lines)
+        memo["new_lines"].extend(added)
+        if len(lines) > len(added):  # carried lines changed: written while the invoice is still a draft
+            db.session.flush()
+        return
+    db.session.add_all(added)
     db.session.flush()
     db.session.expire(invoice, ["lines"])
+
+
+class NewLine:
+    """A new line of a draft priced inside a billing-run batch: the same fields as an InvoiceLine, written by
+    write_new_lines() without the ORM."""
+
+    def __init__(self, **fields) -> None:
+        self.__dict__.update(LINE_DEFAULTS)
+        self.__dict__.update(fields)
+
+
+LINE_DEFAULTS = {"metric": None, "quantity": None, "unit_amount": None, "period_start": None, "period_end": None,
+                 "tax_rate_id": None, "tax_percent": None, "tax_inclusive": False, "tax_amount": 0, "tax_note": "",
+                 "position": 0}
+
+
+def write_new_lines(memo: dict) -> int:
+    """Write the new lines of the drafts a billing-run batch priced, in one INSERT, once the batch has
+    flushed its invoices (ids taken in the order the ORM would have taken them). Core, so the per-line
+    mapper check that the invoice is still a draft does not run: price() checked it of each, and the batch
+    holds them locked (or created them) in its transaction. Until then nothing in the batch reads the
+    lines of those drafts."""
+    added, memo["new_lines"] = memo.get("new_lines") or [], []
+    if added:
+        db.session.flush()
+        db.session.execute(insert(InvoiceLine.__table__), [
+            {**line.__dict__, "id": new_id(InvoiceLine.id_prefix)} for line in added])
+    return len(added)
 
 
 def _tax(treatment: tax_service.Treatment, lines: list[InvoiceLine], add) -> None:
@@ -213,6 +263,9 @@ def period_usage(tenant_id: str, code: str, start: date, end: date) -> Decimal:
             UsageUniqueValue.tenant_id == tenant_id, UsageUniqueValue.metric == code,
             UsageUniqueValue.day >= start, UsageUniqueValue.day < end))
         return Decimal(value or 0)
+    memo = batch_memo()
+    if aggregation != "latest" and memo is not None and tenant_id in memo.get("tenants", ()):
+        return Decimal(int(_batch_usage(memo, code, aggregation, start, end).get(tenant_id) or 0)).scaleb(-decimals)
     rows = select(UsageDaily.value).where(UsageDaily.tenant_id == tenant_id, UsageDaily.metric == code,
                                           UsageDaily.day >= start, UsageDaily.day < end)
     if aggregation == "latest":
@@ -221,6 +274,19 @@ def period_usage(tenant_id: str, code: str, start: date, end: date) -> Decimal:
         total = func.max if aggregation == "max" else func.sum
         value = db.session.scalar(select(func.coalesce(total(rows.subquery().c.value), 0)))
     return Decimal(int(value or 0)).scaleb(-decimals)
+
+
+def _batch_usage(memo: dict, code: str, aggregation: str, start: date, end: date) -> dict[str, Any]:
+    """A metric's sum (or max) over [start, end) for every tenant of the billing-run batch, in one query the
+    first time a batch asks for that window (the same figures period_usage() reads one tenant at a time)."""
+    key = ("usage", code, aggregation, start, end)
+    if key not in memo:
+        total = func.max if aggregation == "max" else func.sum
+        memo[key] = dict(db.session.execute(
+            select(UsageDaily.tenant_id, total(UsageDaily.value)).where(
+                UsageDaily.tenant_id.in_(memo["tenants"]), UsageDaily.metric == code, UsageDaily.day >= start,
+                UsageDaily.day < end).group_by(UsageDaily.tenant_id)).all())
+    return memo[key]
 
 
 def pending_line(sub: Subscription, description: str, amount: int, start: datetime, end: datetime,

@@ -22,16 +22,21 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 
 from app import clock
+from app.audit import service as audit
 from app.billing import invoices as invoice_service
+from app.billing import wallets
 from app.billing.invoice_models import BillingRunFailure, Invoice, InvoiceLine
+from app.billing.invoicing import CARRIED, COMPUTED, write_new_lines
 from app.billing.lifecycle import close_period
-from app.billing.models import LIVE_STATUSES, Subscription
-from app.billing.payment_models import CreditGrant, InvoiceCollection
+from app.billing.models import LIVE_STATUSES, BillingProfile, Coupon, Subscription
+from app.billing.payment_models import InvoiceCollection
 from app.errors import Conflict
+from app.events import service as events
 from app.extensions import db
 from app.plans.models import Plan
 from app.security import Actor
@@ -101,29 +106,35 @@ def run(run_date: date | None = None, actor: Actor | None = None) -> RunReport:
 def _close_batch(ids: list[str], cutoff: datetime, actor: Actor, report: RunReport, failing: set[str]) -> bool:
     """Close a batch of subscriptions in one transaction; False (rolled back) when any of them failed."""
     closed = created = skipped = 0
-    memo: dict = {}  # see invoicing.batch_memo
+    memo: dict = {"new_lines": []}  # see invoicing.batch_memo
     db.session.info["billing_batch"] = memo
     try:
-        subs = db.session.scalars(select(Subscription).where(Subscription.id.in_(ids))
-                                  .order_by(Subscription.current_period_end, Subscription.id)
-                                  .with_for_update(of=Subscription).execution_options(populate_existing=True)).all()
-        memo["pending_lines"] = set(db.session.scalars(select(InvoiceLine.subscription_id).where(
-            InvoiceLine.subscription_id.in_(ids), InvoiceLine.invoice_id.is_(None))))
-        skipped = len(ids) - len(subs)
-        for sub in subs:
-            if sub.status not in LIVE_STATUSES or sub.current_period_end > cutoff:
-                skipped += 1
-                continue
-            periods = 0
-            while sub.status in LIVE_STATUSES and sub.current_period_end <= cutoff and periods < MAX_PERIODS_PER_RUN:
-                invoice = close_period(sub, actor)
-                periods += 1
-                created += invoice is not None
-            closed += periods
-            if sub.id in failing:
-                _resolve(sub.tenant_id, "renew", sub.id)
-        db.session.flush()
+        with audit.defer(), events.defer():  # the batch's audit events and outbox rows: one INSERT each
+            subs = db.session.scalars(select(Subscription).where(Subscription.id.in_(ids))
+                                      .order_by(Subscription.current_period_end, Subscription.id)
+                                      .with_for_update(of=Subscription).execution_options(populate_existing=True)
+                                      ).all()
+            memo["pending_lines"] = set(db.session.scalars(select(InvoiceLine.subscription_id).where(
+                InvoiceLine.subscription_id.in_(ids), InvoiceLine.invoice_id.is_(None))))
+            held = _load_reference(memo, {sub.tenant_id for sub in subs})
+            skipped = len(ids) - len(subs)
+            for sub in subs:
+                if sub.status not in LIVE_STATUSES or sub.current_period_end > cutoff:
+                    skipped += 1
+                    continue
+                periods = 0
+                while (sub.status in LIVE_STATUSES and sub.current_period_end <= cutoff
+                       and periods < MAX_PERIODS_PER_RUN):
+                    invoice = close_period(sub, actor)
+                    periods += 1
+                    created += invoice is not None
+                closed += periods
+                if sub.id in failing:
+                    _resolve(sub.tenant_id, "renew", sub.id)
+            write_new_lines(memo)
+            db.session.flush()
         db.session.commit()
+        del held
     except Exception:  # noqa: BLE001 - the batch is done again one by one, which records the failure
         db.session.rollback()
         return False
@@ -180,30 +191,42 @@ def finalize_due(actor: Actor | None = None, report: RunReport | None = None) ->
 def _finalize_batch(ids: list[str], actor: Actor, report: RunReport, failing: set[str]) -> bool:
     """Finalize (and collect) a batch of drafts in one transaction; False (rolled back) when any failed."""
     finalized = skipped = 0
-    memo: dict = {}  # see invoicing.batch_memo
+    memo: dict = {"new_lines": []}  # see invoicing.batch_memo
     db.session.info["billing_batch"] = memo
     try:
-        drafts = db.session.scalars(select(Invoice).where(Invoice.id.in_(ids))
-                                    .order_by(Invoice.finalize_after, Invoice.id)
-                                    .with_for_update(of=Invoice).execution_options(populate_existing=True)).all()
-        skipped = len(ids) - len(drafts)
-        tenant_ids = {invoice.tenant_id for invoice in drafts}
-        memo["collections"] = (set(ids), {row.invoice_id: row for row in db.session.scalars(
-            select(InvoiceCollection).where(InvoiceCollection.invoice_id.in_(ids)))})
-        memo["credit_tenants"] = (tenant_ids, set(db.session.scalars(select(CreditGrant.tenant_id).where(
-            CreditGrant.tenant_id.in_(tenant_ids), CreditGrant.remaining > 0))))
-        # held for the batch, so the session's weak identity map does not load them again per invoice
-        held = [*db.session.scalars(select(Plan)), *db.session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids))),
-                *db.session.scalars(select(Subscription).where(Subscription.tenant_id.in_(tenant_ids)))]
-        for invoice in drafts:
-            if invoice.status != "draft":
-                skipped += 1
-                continue
-            if invoice.id in failing:
-                _resolve(invoice.tenant_id, "finalize", invoice.id)
-            invoice_service.finalize_locked(actor, invoice)
-            finalized += 1
-        db.session.flush()
+        with audit.defer(), events.defer():  # the batch's audit events and outbox rows: one INSERT each
+            drafts = db.session.scalars(select(Invoice).where(Invoice.id.in_(ids))
+                                        .order_by(Invoice.finalize_after, Invoice.id)
+                                        .options(lazyload(Invoice.lines))  # the lines are handled below
+                                        .with_for_update(of=Invoice).execution_options(populate_existing=True)).all()
+            skipped = len(ids) - len(drafts)
+            tenant_ids = {invoice.tenant_id for invoice in drafts}
+            memo["collections"] = (set(ids), {row.invoice_id: row for row in db.session.scalars(
+                select(InvoiceCollection).where(InvoiceCollection.invoice_id.in_(ids)))})
+            memo["open_grants"] = (tenant_ids, wallets.lock_open_grants(tenant_ids))
+            held = [*_load_reference(memo, tenant_ids),
+                    *db.session.scalars(select(Subscription).where(Subscription.tenant_id.in_(tenant_ids)))]
+            # The drafts are locked: their computed lines go in one statement, the lines they carry
+            # (prorations, late fees) are loaded in one, and price() writes the new ones in one INSERT each.
+            draft_ids = [invoice.id for invoice in drafts if invoice.status == "draft"]
+            db.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id.in_(draft_ids),
+                                                         InvoiceLine.kind.in_(COMPUTED)))
+            carried: dict[str, list[InvoiceLine]] = {invoice_id: [] for invoice_id in draft_ids}
+            for line in db.session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id.in_(draft_ids),
+                                                                     InvoiceLine.kind.in_(CARRIED))
+                                           .order_by(InvoiceLine.invoice_id, InvoiceLine.position)):
+                carried[line.invoice_id].append(line)
+            memo["carried"] = carried
+            for invoice in drafts:
+                if invoice.status != "draft":
+                    skipped += 1
+                    continue
+                if invoice.id in failing:
+                    _resolve(invoice.tenant_id, "finalize", invoice.id)
+                invoice_service.finalize_locked(actor, invoice)
+                finalized += 1
+            write_new_lines(memo)
+            db.session.flush()
         db.session.commit()
         del held
     except Exception:  # noqa: BLE001 - the batch is done again one by one, which records the failure
@@ -214,6 +237,19 @@ def _finalize_batch(ids: list[str], actor: Actor, report: RunReport, failing: se
     report.finalized += finalized
     report.skipped += skipped
     return True
+
+
+def _load_reference(memo: dict, tenant_ids: set[str]) -> list:
+    """Read once for a batch what its invoices look up per tenant: the tenants, their billing profiles
+    (for tax and the invoice's customer), the plans and coupons. Returns the rows to hold for the length of
+    the batch, so the session's weak identity map does not load them again per invoice."""
+    memo["tenants"] = tenant_ids
+    profiles = {profile.tenant_id: profile for profile in db.session.scalars(
+        select(BillingProfile).where(BillingProfile.tenant_id.in_(tenant_ids)))}
+    for tenant_id in tenant_ids:
+        memo[("profile", tenant_id)] = profiles.get(tenant_id)
+    return [*db.session.scalars(select(Plan)), *db.session.scalars(select(Coupon)), *profiles.values(),
+            *db.session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)))]
 
 
 def finalize_one(invoice_id: str, actor: Actor, report: RunReport) -> None:

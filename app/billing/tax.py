@@ -187,7 +187,9 @@ def update_tax_rate(actor: Actor, rate_id: str, data: dict[str, Any]) -> TaxRate
 
 def treatment(tenant_id: str) -> Treatment:
     """The tax treatment for a tenant's invoices (see the module docstring)."""
-    profile = get_profile(tenant_id)
+    memo = db.session.info.get("billing_batch")  # a billing-run batch loaded its tenants' profiles once
+    key = ("profile", tenant_id)
+    profile = memo[key] if memo is not None and key in memo else get_profile(tenant_id)
     if profile is None:
         tenant = db.session.get(Tenant, tenant_id)
         country, region, tax_id, exempt = (tenant.country if tenant else ""), "", "", "none"
@@ -198,7 +200,13 @@ def treatment(tenant_id: str) -> Treatment:
     seller = (current_app.config.get("BILLING_SELLER_COUNTRY") or "").upper()
     if exempt == "reverse" or (tax_id and country in EU and seller in EU and country != seller):
         return Treatment(None, reverse_charge=True)
-    rates = db.session.scalars(select(TaxRate).where(TaxRate.country == country, TaxRate.active.is_(True),
-                                                     TaxRate.region.in_([region, ""]))).all()
+    rates_key = ("tax_rates", country, region)
+    if memo is not None and rates_key in memo:
+        rates = memo[rates_key]
+    else:
+        rates = db.session.scalars(select(TaxRate).where(TaxRate.country == country, TaxRate.active.is_(True),
+                                                         TaxRate.region.in_([region, ""]))).all()
+        if memo is not None:
+            memo[rates_key] = rates
     best = sorted(rates, key=lambda r: r.region != region)  # the region's own rate first
     return Treatment(best[0] if best else None)

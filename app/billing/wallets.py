@@ -100,22 +100,38 @@ def add(actor: Actor, tenant_id: str, kind: str, data: dict[str, Any], *, commit
     return grant
 
 
+# the order credit is used in: the soonest-expiring first (never-expiring last), then granted before bought
+USE_ORDER = (case((CreditGrant.expires_at.is_(None), 1), else_=0), CreditGrant.expires_at,
+             case((CreditGrant.kind == "granted", 0), else_=1), CreditGrant.created_at, CreditGrant.id)
+
+
+def lock_open_grants(tenant_ids: set[str]) -> dict[str, list[CreditGrant]]:
+    """The grants with credit left of these tenants, locked FOR UPDATE in one query, per tenant in the order
+    apply() uses them (the billing run's batches; apply() then filters by currency and expiry)."""
+    out: dict[str, list[CreditGrant]] = {}
+    for grant in db.session.scalars(select(CreditGrant).where(CreditGrant.tenant_id.in_(tenant_ids),
+                                                              CreditGrant.remaining > 0)
+                                    .order_by(*USE_ORDER).with_for_update()):
+        out.setdefault(grant.tenant_id, []).append(grant)
+    return out
+
+
 def apply(tenant_id: str, currency: str, amount: int, invoice_id: str) -> int:
     """Take up to `amount` from the tenant's credit for an invoice (in the caller's transaction); returns
     how much was taken."""
     if amount <= 0:
         return 0
-    known = (db.session.info.get("billing_batch") or {}).get("credit_tenants")
-    if known is not None and tenant_id in known[0] and tenant_id not in known[1]:
-        return 0  # the billing run's batch found no open grant for this tenant
+    known = (db.session.info.get("billing_batch") or {}).get("open_grants")
     now = clock.now()
-    open_grants = db.session.scalars(
-        select(CreditGrant).where(CreditGrant.tenant_id == tenant_id, CreditGrant.currency == currency,
-                                  CreditGrant.remaining > 0,
-                                  (CreditGrant.expires_at.is_(None)) | (CreditGrant.expires_at > now))
-        .order_by(case((CreditGrant.expires_at.is_(None), 1), else_=0), CreditGrant.expires_at,
-                  case((CreditGrant.kind == "granted", 0), else_=1), CreditGrant.created_at, CreditGrant.id)
-        .with_for_update()).all()
+    if known is not None and tenant_id in known[0]:  # the billing run's batch locked them (lock_open_grants)
+        open_grants = [grant for grant in known[1].get(tenant_id, ()) if grant.currency == currency
+                       and grant.remaining > 0 and (grant.expires_at is None or grant.expires_at > now)]
+    else:
+        open_grants = db.session.scalars(
+            select(CreditGrant).where(CreditGrant.tenant_id == tenant_id, CreditGrant.currency == currency,
+                                      CreditGrant.remaining > 0,
+                                      (CreditGrant.expires_at.is_(None)) | (CreditGrant.expires_at > now))
+            .order_by(*USE_ORDER).with_for_update()).all()
     taken = 0
     for grant in open_grants:
         part = min(grant.remaining, amount - taken)
