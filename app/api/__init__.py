@@ -6,11 +6,12 @@ from the same decorators that validate, so the spec cannot drift from the code.
 
 from __future__ import annotations
 
+import time
 from functools import wraps
 from typing import Any
 
 from apispec import BasePlugin
-from flask import Flask, abort, render_template, request, send_from_directory
+from flask import Flask, abort, g, render_template, request, send_from_directory
 from flask_smorest import Blueprint
 from swagger_ui_bundle import swagger_ui_path
 
@@ -158,8 +159,9 @@ def _require_json_body() -> Any:
 
 def _ratelimit_headers(response: Any) -> Any:
     """RateLimit-Policy / RateLimit (IETF draft) and X-RateLimit-* on every API answer that was limited."""
-    if request.path.startswith(API_PREFIXES):
-        from app.ratelimit.service import response_headers
-
-        response.headers.extend(response_headers())
+    decision = g.get("ratelimit")  # set by the request gate (app.ratelimit.service), on API paths only
+    if decision is not None:
+        headers = response.headers
+        for name, value in decision.headers(time.time()).items():
+            headers.add(name, value)
     return response

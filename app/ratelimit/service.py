@@ -16,7 +16,7 @@ from datetime import datetime
 from flask import current_app, g, request
 from redis.exceptions import RedisError
 
-from app import clock
+from app import clock, queue
 from app.auth import apikeys, keycache
 from app.auth.keycache import CachedKey, CachedTenant, cache
 from app.errors import Forbidden, ServiceError
@@ -56,9 +56,7 @@ def reset() -> None:
 
 
 def _gate() -> GCRA:
-    from app.queue import get_fast_redis
-
-    client = get_fast_redis()
+    client = queue.get_fast_redis()
     gate = _gcra.get(id(client))
     if gate is None:
         gate = _gcra[id(client)] = GCRA(client)
@@ -271,9 +269,3 @@ def _refusal(decision: Decision) -> RateLimited:
     )
     error.type = f"rate-limit-exceeded/{policy}"
     return error
-
-
-def response_headers() -> dict[str, str]:
-    """Rate-limit headers for the current API response (empty when no limit applied)."""
-    decision: Decision | None = g.get("ratelimit")
-    return decision.headers(time.time()) if decision is not None else {}

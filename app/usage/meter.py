@@ -137,11 +137,17 @@ class _Batch:
 
     def script_args(self) -> tuple[list[str], list[str | int]]:
         per_hour: dict[str, Counter] = defaultdict(Counter)
-        for call in self.calls:
-            per_hour[hour_label(call.at)][call.field] += 1
+        labels: dict[int, str] = {}  # hour since the epoch → its label (a flush spans one hour, or two)
+        last_used: dict[str, int] = {}
+        for call in self.calls:  # this runs in the web process for every call: one timestamp each
+            seconds = int(call.at.timestamp())
+            hour = labels.get(seconds // 3600)
+            if hour is None:
+                hour = labels[seconds // 3600] = hour_label(call.at)
+            per_hour[hour][call.field] += 1
+            last_used[call.key_id] = seconds
         billed = sum(call.billed for call in self.calls)
         month = month_key(self.tenant_id, self.calls[-1].at)
-        last_used = {call.key_id: int(call.at.timestamp()) for call in self.calls}
         keys = [month, hours_key(self.tenant_id), f"us:{{{self.tenant_id}}}:batch:{self.id}",
                 last_used_key(self.tenant_id)]
         args: list[str | int] = [billed, KEEP_SECONDS, MONTH_SECONDS, GUARD_SECONDS, len(last_used)]
@@ -353,20 +359,24 @@ def _leave_inflight(_exc: BaseException | None = None) -> None:
 
 
 def _after_api_request(response: Response) -> Response:
-    metered = g.get("metered")
-    if metered is None or request.url_rule is None:
+    context = g._get_current_object()  # one proxy lookup each for g and request: this runs on every API call
+    metered = context.get("metered")
+    if metered is None:
+        return response
+    req = request._get_current_object()
+    if req.url_rule is None:
         return response
     from app import clock
     from app.auth.keycache import cache
 
     tenant_id, key_id = metered
     cached = cache.tenant(tenant_id)
-    started = g.get("started_at")
+    started = context.get("started_at")
     call = Call(
-        tenant_id=tenant_id, key_id=key_id, method=request.method, route=request.url_rule.rule,
-        path=request.path[:200], status=response.status_code,
+        tenant_id=tenant_id, key_id=key_id, method=req.method, route=req.url_rule.rule,
+        path=req.path[:200], status=response.status_code,
         duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else 0.0,
-        at=clock.now(), request_id=g.get("request_id", ""), ip=request.remote_addr or "",
+        at=clock.now(), request_id=context.get("request_id", ""), ip=req.remote_addr or "",
         included=cached.included if cached else None,
     )
     app = current_app._get_current_object()
