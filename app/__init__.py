@@ -78,6 +78,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.audit.portal import bp as audit_portal
     from app.auth.admin import bp as auth_admin
     from app.auth.portal import bp as auth_portal
+    from app.auth.two_factor_views import bp as two_factor
     from app.auth.views import bp as auth_views
     from app.billing.admin import bp as billing_admin
     from app.billing.catalog_admin import bp as billing_catalog_admin
@@ -105,7 +106,7 @@ def _register_blueprints(app: Flask) -> None:
                       audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_metrics_admin,
                       usage_portal, requestlog_admin, requestlog_portal, ops_health, revenue_admin,
                       ops_metrics, webhooks_admin, webhooks_inbound, webhooks_portal, webhook_event_types_portal,
-                      billing_portal, billing_admin, billing_catalog_admin, flags_admin):
+                      billing_portal, billing_admin, billing_catalog_admin, flags_admin, two_factor):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter

@@ -29,8 +29,19 @@ def demo_seed(tenants: int, if_empty: bool) -> None:
     counts = demo.seed(tenants, log=click.echo)
     click.echo(f"Seeded {counts['tenants']} tenants, {counts['users']} memberships, {counts['keys']} API keys, "
                f"{counts['usage_days']} days of usage in {time.perf_counter() - started:.1f}s.")
-    click.echo(f"Staff: {demo.STAFF_EMAIL} / {demo.STAFF_PASSWORD} at /admin/login")
+    click.echo(f"Staff: {demo.STAFF_EMAIL} / {demo.STAFF_PASSWORD} at /admin/login, then a code from "
+               f"`flask demo totp` (or add the secret {demo.STAFF_TOTP_SECRET} to an authenticator app)")
     click.echo(f"Tenant user: {demo.DEMO_OWNER} / {demo.USER_PASSWORD} at /login")
+
+
+@demo_cli.command("totp")
+def demo_totp() -> None:
+    """Print the demo staff account's current two-factor code (from the published demo secret only)."""
+    import pyotp
+
+    from app.console import demo
+
+    click.echo(pyotp.TOTP(demo.STAFF_TOTP_SECRET).now())
 
 
 @click.command("create-admin")

@@ -167,6 +167,14 @@ class Config:
         self.CONSOLE_JUMP_MIN_CALLS = env_int("CONSOLE_JUMP_MIN_CALLS", 100)
         self.LOGIN_MAX_FAILURES = 10  # the 11th failure within the window gets 429
         self.LOGIN_FAILURE_WINDOW = "15 minutes"
+        # Two-factor sign-in (TOTP): staff must enrol before any /admin page (on by default); the code step
+        # must follow the password within this time and allows this many wrong codes; sensitive actions
+        # (plan change, key creation, tenant close, secret rotation) need a password or code confirmed
+        # within REAUTH_WINDOW.
+        self.STAFF_REQUIRE_2FA = env_bool("STAFF_REQUIRE_2FA", True)
+        self.TWO_FACTOR_PENDING_TTL = timedelta(minutes=5)
+        self.TWO_FACTOR_MAX_ATTEMPTS = 5
+        self.REAUTH_WINDOW = timedelta(minutes=env_int("REAUTH_MINUTES", 10))
 
         # API and OpenAPI (flask-smorest).
         self.API_TITLE = "Tenantry API"

@@ -124,6 +124,10 @@ def staff_required(view: Callable) -> Callable:
             return _to_login("auth.staff_login")
         if not current_user.is_staff:
             abort(404)
+        from app.auth.twofactor import staff_needs_second_factor
+
+        if staff_needs_second_factor(current_user):  # ASVS 4.3.1: no console before a second factor
+            return _to_second_factor()
         g.actor = Actor(type="staff", id=current_user.id, display=current_user.email, **request_context())
         return view(*args, **kwargs)
 
@@ -212,10 +216,18 @@ def deny(actor: Actor, permission: str) -> None:
     raise Forbidden(f"Missing permission: {permission}", missing_scope=permission)
 
 
-def _to_login(endpoint: str) -> Any:
+def _to_second_factor() -> Any:
+    """Staff without a proven second factor: enrol first, or (already enrolled) confirm a code."""
+    args = {"next": request.full_path.rstrip("?")}
+    if current_user.two_factor_enabled:
+        return _to_login("two_factor.confirm", factor="code", **args)
+    return _to_login("two_factor.setup", **args)
+
+
+def _to_login(endpoint: str, **args: Any) -> Any:
     from app.extensions import htmx
 
-    target = url_for(endpoint, next=request.full_path.rstrip("?"))
+    target = url_for(endpoint, **(args or {"next": request.full_path.rstrip("?")}))
     if htmx:
         from flask import Response
 
@@ -223,3 +235,35 @@ def _to_login(endpoint: str) -> Any:
         response.headers["HX-Redirect"] = target
         return response
     return redirect(target)
+
+
+def recent_auth_required(view: Callable) -> Callable:
+    """A sensitive action (plan change, key creation, tenant close, secret rotation): the session must have
+    confirmed a password or code within REAUTH_WINDOW (ASVS 3.7.1), else the person confirms on
+    /account/confirm and comes back. Goes under the access decorator, which makes the access decision."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from app.auth.twofactor import is_recent
+
+        if current_user.is_authenticated and is_recent(getattr(current_user, "auth_session", None)):
+            return view(*args, **kwargs)
+        if request.method == "GET":
+            back = request.full_path.rstrip("?")
+        else:  # a form cannot be re-sent by a redirect: back to the page it was on, to submit it again
+            back = _same_site_referrer() or url_for("auth.home")
+        return _to_login("two_factor.confirm", next=back)
+
+    return wrapper
+
+
+def _same_site_referrer() -> str | None:
+    from urllib.parse import urlsplit
+
+    referrer = request.headers.get("HX-Current-URL") or request.referrer
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

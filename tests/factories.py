@@ -34,9 +34,24 @@ class Factories:
         db.session.commit()
         return user
 
-    def staff(self, email: str | None = None):
+    def staff(self, email: str | None = None, enrolled: bool = True):
+        """A staff account; enrolled in two-factor sign-in with TOTP_SECRET unless enrolled=False."""
         email = email or f"staff{next(_counter)}@example.com"
         user = auth_service.build_user(email, "Staff", None, is_staff=True, password_hash=self._hash())
+        if enrolled:
+            self.enrol(user)
+        db.session.commit()
+        return user
+
+    TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # tests only
+
+    def enrol(self, user):
+        """Two-factor sign-in on with TOTP_SECRET (tests.conftest.totp_code computes its codes)."""
+        from app import clock
+        from app.webhooks import secrets
+
+        user.totp_secret = secrets.encrypt(self.TOTP_SECRET)
+        user.totp_enabled_at = clock.now()
         db.session.commit()
         return user
 

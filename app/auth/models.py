@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import ID_LENGTH, PublicIdMixin, TenantScopedMixin, TimestampMixin
@@ -34,8 +34,14 @@ class User(PublicIdMixin, TimestampMixin, UserMixin, db.Model):
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
     session_version: Mapped[int] = mapped_column(default=1)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Two-factor (TOTP): the secret Fernet-encrypted (set while enrolling, before it is confirmed), when
+    # it was confirmed (None: 2FA off), and the last accepted 30-second time step (replay protection).
+    totp_secret: Mapped[str | None] = mapped_column(String(300), default=None)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     session_id = None  # the AuthSession this request runs under; set by the session loader
+    auth_session = None  # that AuthSession itself
 
     def get_id(self) -> str | None:  # Flask-Login stores the session id, not the user id
         return self.session_id
@@ -47,6 +53,10 @@ class User(PublicIdMixin, TimestampMixin, UserMixin, db.Model):
     @property
     def display(self) -> str:
         return self.name or self.email
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
 
 
 class AuthSession(PublicIdMixin, db.Model):
@@ -62,8 +72,22 @@ class AuthSession(PublicIdMixin, db.Model):
     ip: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(400), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    mfa_at: Mapped[datetime | None] = mapped_column(default=None)  # when a second factor was proven
+    reauth_at: Mapped[datetime | None] = mapped_column(default=None)  # the last password/code confirmation
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class RecoveryCode(PublicIdMixin, db.Model):
+    """A single-use two-factor recovery code; only the SHA-256 of the (80-bit random) code is stored."""
+
+    __tablename__ = "recovery_codes"
+    id_prefix = "rc"
+
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ApiKey(PublicIdMixin, TenantScopedMixin, TimestampMixin, db.Model):

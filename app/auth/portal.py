@@ -11,7 +11,7 @@ from app import clock
 from app.auth import apikeys
 from app.auth.models import ApiKey
 from app.errors import Invalid, ServiceError
-from app.security import PERMISSIONS, current_actor, tenant_permission
+from app.security import PERMISSIONS, current_actor, recent_auth_required, tenant_permission
 from app.tenancy.models import Tenant
 from app.web import form_moment, is_partial_request, redirect_to, render, toast
 
@@ -67,6 +67,7 @@ def keys(tenant: Tenant):
 
 @bp.route("/new")
 @tenant_permission("keys:write")
+@recent_auth_required
 def new(tenant: Tenant):
     """The form for a new key."""
     return _form_page(tenant)
@@ -74,6 +75,7 @@ def new(tenant: Tenant):
 
 @bp.route("", methods=["POST"])
 @tenant_permission("keys:write")
+@recent_auth_required
 def create(tenant: Tenant):
     """Create a key and show it once."""
     form = {"name": request.form.get("name", ""), "scopes": request.form.getlist("scopes"),
@@ -97,6 +99,7 @@ def revoke(tenant: Tenant, key_id: str):
 
 @bp.route("/<key_id>/roll", methods=["GET", "POST"])
 @tenant_permission("keys:write")
+@recent_auth_required
 def roll(tenant: Tenant, key_id: str):
     """Replace a key with a new one (same name and scopes); the old one works for the chosen grace period."""
     key = apikeys.get_key(tenant.id, key_id)

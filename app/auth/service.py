@@ -121,18 +121,21 @@ def authenticate(actor: Actor, email: str, password: str, *, staff: bool) -> Use
     return user
 
 
-def start_session(actor: Actor, user: User) -> AuthSession:
-    """A new server-side session row (a new id at every sign-in: session rotation)."""
+def start_session(actor: Actor, user: User, second_factor: str | None = None) -> AuthSession:
+    """A new server-side session row (a new id at every sign-in: session rotation). Signing in counts as a
+    fresh confirmation for re-authentication; `second_factor` ('totp' or 'recovery_code') marks the
+    session as having proven one."""
     now = clock.now()
     session = AuthSession(user_id=user.id, user_version=user.session_version, created_at=now, last_seen_at=now,
-                          ip=actor.ip, user_agent=actor.user_agent)
+                          ip=actor.ip, user_agent=actor.user_agent, reauth_at=now,
+                          mfa_at=now if second_factor else None)
     user.last_login_at = now
     db.session.add(session)
     db.session.flush()
     signed_in = Actor(type="staff" if user.is_staff else "user", id=user.id, display=user.email,
                       ip=actor.ip, user_agent=actor.user_agent, request_id=actor.request_id)
     audit.record(signed_in, "auth.login", targets=[Target("user", user.id, user.email)],
-                 metadata={"session": session.id})
+                 metadata={"session": session.id, "second_factor": second_factor})
     db.session.commit()
     return session
 
@@ -156,6 +159,7 @@ def load_session(session_id: str) -> User | None:
         db.session.execute(update(AuthSession).where(AuthSession.id == session.id).values(last_seen_at=now))
         db.session.commit()
     user.session_id = session.id
+    user.auth_session = session
     return user
 
 

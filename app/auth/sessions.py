@@ -6,6 +6,7 @@ from flask import Flask, Request, Response, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import login_user, logout_user
 
+from app import clock
 from app.auth import service
 from app.auth.models import AuthSession, User
 from app.extensions import htmx, login_manager
@@ -60,3 +61,14 @@ def sign_in(user: User, auth_session: AuthSession) -> None:
 def sign_out() -> None:
     logout_user()
     session.clear()
+
+
+PENDING = "two_factor_pending"  # {"user": id, "at": epoch seconds, "next": url, "staff": bool, "tries": n}
+
+
+def start_pending(user: User, next_url: str, staff: bool) -> None:
+    """After a correct password, before the code: who is half signed in (in the signed session cookie;
+    no server-side session exists yet, so nothing but the code step accepts this browser)."""
+    session.clear()
+    session[PENDING] = {"user": user.id, "at": clock.now().timestamp(), "next": next_url, "staff": staff,
+                        "tries": 0}

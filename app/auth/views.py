@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from app.audit import service as audit
 from app.auth import service
-from app.auth.sessions import sign_in, sign_out
+from app.auth.sessions import sign_in, sign_out, start_pending
 from app.errors import Invalid, ServiceError, Unauthorized
 from app.extensions import limiter
 from app.security import Actor, current_actor, login_required, public, request_context
@@ -66,8 +66,13 @@ def _login(staff: bool):
     except Unauthorized as exc:
         g.login_failed = True
         return render(template, status=422, next=next_url, email=email, errors={"_": exc.detail})
+    if user.two_factor_enabled:  # step two: the code (no session until it is right)
+        start_pending(user, next_url, staff)
+        return redirect_to(url_for("two_factor.second_step"), full_reload=True)
     auth_session = service.start_session(Actor(type="system", id=None, display="login", **request_context()), user)
     sign_in(user, auth_session)
+    if user.is_staff and staff and current_app.config["STAFF_REQUIRE_2FA"]:  # enrol before the console
+        return redirect_to(url_for("two_factor.setup", next=next_url), full_reload=True)
     return redirect_to(next_url, full_reload=True)
 
 

@@ -17,7 +17,7 @@ from app.billing.payment_models import InvoiceCollection
 from app.errors import Invalid, NotFound, ServiceError
 from app.extensions import db
 from app.money import CURRENCIES, Money
-from app.security import current_actor, staff_required
+from app.security import current_actor, recent_auth_required, staff_required
 from app.tenancy import queries as tenancy_queries
 from app.tenancy.models import Tenant
 from app.web import form_day_end, int_arg, redirect_to, render, toast
@@ -183,6 +183,7 @@ def profile(tenant_id: str):
 
 @bp.route("/tenants/<tenant_id>/change", methods=["POST"])
 @staff_required
+@recent_auth_required
 def change(tenant_id: str):
     """Change the plan: when "now" even for a downgrade (staff may), else as the tenant would."""
     found = _tenant(tenant_id)

@@ -16,7 +16,7 @@ from app.billing import changes, collection, invoices, providers, queries, subsc
 from app.billing.common import get_invoice
 from app.errors import Invalid, NotFound, ServiceError
 from app.money import Money
-from app.security import current_actor, tenant_permission
+from app.security import current_actor, recent_auth_required, tenant_permission
 from app.tenancy.models import Tenant
 from app.web import int_arg, is_partial_request, redirect_to, render, toast
 
@@ -91,6 +91,7 @@ def preview(tenant: Tenant):
 
 @bp.route("/change", methods=["POST"])
 @tenant_permission("billing:write")
+@recent_auth_required
 def change(tenant: Tenant):
     """Apply the previewed change: an upgrade now (prorated), a downgrade at the period end."""
     form = _change_form()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from app import clock
-from app.auth import apikeys, passwords
+from app.auth import apikeys, passwords, twofactor
 from app.auth import service as auth_service
 from app.extensions import db
 from app.plans import queries as plan_queries
@@ -21,6 +21,9 @@ from app.tenancy.models import Tenant
 
 STAFF_EMAIL = "admin@tenantry.example.com"
 STAFF_PASSWORD = "tenantry-admin-demo"  # noqa: S105 - published demo login
+# Staff need two-factor sign-in; the demo admin is enrolled with this published secret (demo data only:
+# add it to an authenticator app, or print the current code with `flask demo totp`).
+STAFF_TOTP_SECRET = "TENANTRYDEMOADMINTOTPSECRETKEY23"  # noqa: S105 - published demo secret
 USER_PASSWORD = "tenantry-demo-user"  # noqa: S105 - published demo login
 DEMO_OWNER = "owner@acme.example.com"
 
@@ -45,7 +48,8 @@ def seed(tenants: int = 50, seed_value: int = 7, log=print) -> dict[str, int]:
     plans_service.ensure_default_plans(system)
     plan_ids = {p.code: p.id for p in plan_queries.list_plans()}
     if auth_service.find_user_by_email(STAFF_EMAIL) is None:
-        auth_service.create_staff(system, STAFF_EMAIL, "Demo Admin", STAFF_PASSWORD)
+        staff_user = auth_service.create_staff(system, STAFF_EMAIL, "Demo Admin", STAFF_PASSWORD)
+        twofactor.enrol_with_secret(system, staff_user, STAFF_TOTP_SECRET)
     shared_hash = passwords.hash_password(USER_PASSWORD)  # one argon2 hash for every demo user
     start = clock.now() - timedelta(days=400)
     counts = {"tenants": 0, "users": 0, "keys": 0}

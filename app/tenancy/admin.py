@@ -9,9 +9,10 @@ from flask import Blueprint, request, session, url_for
 from app import clock
 from app.audit import queries as audit_queries
 from app.auth import apikeys
+from app.auth import service as auth_service
 from app.errors import Conflict, Invalid
 from app.plans import queries as plan_queries
-from app.security import ROLES, current_actor, staff_required
+from app.security import ROLES, current_actor, recent_auth_required, staff_required
 from app.tenancy import members as members_service
 from app.tenancy import queries, service
 from app.tenancy.models import STATUSES, Tenant
@@ -169,9 +170,21 @@ def resume(tenant_id: str):
 
 @bp.route("/<tenant_id>/close", methods=["POST"])
 @staff_required
+@recent_auth_required
 def close(tenant_id: str):
     """Close a tenant (its data stays; its API keys are refused)."""
     return _change_status(tenant_id, "closed", "{name} is closed.")
+
+
+@bp.route("/<tenant_id>/members/<membership_id>/sign-out", methods=["POST"])
+@staff_required
+def end_member_sessions(tenant_id: str, membership_id: str):
+    """End every session of one of the tenant's members (a lost laptop, a leaver): audited."""
+    tenant = queries.get_tenant(tenant_id)
+    member = queries.get_membership(tenant.id, membership_id)
+    ended = auth_service.sign_out_everywhere(current_actor(), member.user_id)
+    toast(f"Ended {ended} session{'s' if ended != 1 else ''} of {member.user.email}.")
+    return redirect_to(url_for(".detail", tenant_id=tenant.id) + "#members")
 
 
 @bp.route("/<tenant_id>/invite", methods=["POST"])

@@ -11,7 +11,7 @@ from flask import Blueprint, g, request, url_for
 
 from app import clock
 from app.errors import Invalid, ServiceError
-from app.security import current_actor, tenant_permission
+from app.security import current_actor, recent_auth_required, tenant_permission
 from app.tenancy.models import Tenant
 from app.web import form_moment, int_arg, is_partial_request, redirect_to, render, toast
 from app.webhooks import event_types, outbound, queries, recovery, replay
@@ -169,6 +169,7 @@ def enable(tenant: Tenant, endpoint_id: str):
 
 @bp.route("/<endpoint_id>/rotate", methods=["POST"])
 @tenant_permission("webhooks:write")
+@recent_auth_required
 def rotate(tenant: Tenant, endpoint_id: str):
     """A new signing secret, shown once; the old one keeps signing for 24 hours."""
     endpoint, secret = outbound.rotate_secret(current_actor(), tenant.id, endpoint_id)

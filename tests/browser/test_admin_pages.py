@@ -7,6 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.conftest import totp_code
 from tests.factories import Factories
 
 
@@ -16,7 +17,15 @@ def _sign_in_staff(page, make) -> None:
     page.fill("#f-email", staff.email)
     page.fill("#f-password", Factories.PASSWORD)
     page.click("button:has-text('Sign in')")
+    enter_code(page, staff.email)
     page.wait_for_url("**/admin/")
+
+
+def enter_code(page, email: str) -> None:
+    """The second sign-in step for a user enrolled with the factories' TOTP secret."""
+    page.wait_for_url("**/login/two-factor")
+    page.fill("#f-code", totp_code(email))
+    page.click("button:has-text('Verify')")
 
 
 def test_tenant_list_filters_pages_and_sorts_in_place(page, make):

@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 
+from tests.browser.test_admin_pages import enter_code
 from tests.factories import Factories
 
 pytestmark = pytest.mark.browser
@@ -30,6 +31,7 @@ def test_staff_creates_tenant_owner_joins_makes_key_and_calls_api(page, live_ser
     staff = make.staff("ops@example.com")
 
     _sign_in(page, "/admin/login", staff.email, Factories.PASSWORD)
+    enter_code(page, staff.email)
     page.wait_for_url("**/admin/")
     page.click("nav >> text=Tenants")
     page.wait_for_url("**/admin/tenants/")
