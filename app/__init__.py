@@ -77,6 +77,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.audit.admin import bp as audit_admin
     from app.audit.portal import bp as audit_portal
     from app.auth.admin import bp as auth_admin
+    from app.auth.platform_admin import bp as platform_keys_admin
     from app.auth.portal import bp as auth_portal
     from app.auth.two_factor_views import bp as two_factor
     from app.auth.views import bp as auth_views
@@ -106,7 +107,8 @@ def _register_blueprints(app: Flask) -> None:
                       audit_admin, audit_portal, console_admin, ratelimit_admin, usage_admin, usage_metrics_admin,
                       usage_portal, requestlog_admin, requestlog_portal, ops_health, revenue_admin,
                       ops_metrics, webhooks_admin, webhooks_inbound, webhooks_portal, webhook_event_types_portal,
-                      billing_portal, billing_admin, billing_catalog_admin, flags_admin, two_factor):
+                      billing_portal, billing_admin, billing_catalog_admin, flags_admin, two_factor,
+                      platform_keys_admin):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter

@@ -22,7 +22,8 @@ from app.security import public
 JSON_TYPES = ("application/json", "application/problem+json", "application/merge-patch+json")
 ERROR_RESPONSES = {
     "401": "Missing, malformed, revoked or expired API key.",
-    "403": "The key lacks a scope (named in `missing_scope`), or the tenant is suspended.",
+    "403": "The key lacks a scope (named in `missing_scope`), the tenant is suspended, or the key is of the "
+           "wrong kind (a tenant key on /api/v1/admin/…, a platform key elsewhere).",
     "409": "Conflict: the Idempotency-Key was used with another body (or is still in progress), "
            "or the change clashes with the current state.",
     "415": "The body is not JSON.",
@@ -72,6 +73,7 @@ def init_api(app: Flask) -> None:
     from app.auth.api import blp as keys_api
     from app.flags.api import blp as flags_api
     from app.flags.ofrep import blp as ofrep_api
+    from app.staffapi.api import blp as staff_api
     from app.tenancy.api import blp as tenancy_api
     from app.usage.api import blp as usage_api
     from app.webhooks.api import blp as webhooks_api
@@ -84,12 +86,16 @@ def init_api(app: Flask) -> None:
     api.init_app(app, spec_kwargs={
         "extra_plugins": [ProblemResponsesPlugin()],
         "security": [{"bearerAuth": []}],
-        "info": {"description": "Tenantry's API for tenants. Authenticate with `Authorization: Bearer <api key>`."},
+        "info": {"description": "Tenantry's API for tenants, and the staff API under /api/v1/admin for operator "
+                                "automation. Authenticate with `Authorization: Bearer <api key>`: a tenant key "
+                                "(tnt_live_…) for tenant routes, a platform key (tnt_plat_…) for /api/v1/admin."},
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
-                                                       "description": "A tenant API key, tnt_live_…"})
+                                                       "description": "A tenant API key (tnt_live_…); on "
+                                                       "/api/v1/admin/… a platform key (tnt_plat_…)"})
     api.spec.components.schema("Problem", schema=schemas.ProblemSchema)
-    for blueprint in (tenancy_api, keys_api, usage_api, webhooks_api, webhook_event_types_api, flags_api, ofrep_api):
+    for blueprint in (tenancy_api, keys_api, usage_api, webhooks_api, webhook_event_types_api, flags_api, ofrep_api,
+                      staff_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # Bearer keys only, never cookies: nothing to forge
     # API limits are the request gate's (app/ratelimit), in its one round trip: Flask-Limiter's hooks are

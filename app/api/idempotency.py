@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
-from app.api.models import IdempotencyKey
+from app.api.models import IdempotencyKey, PlatformIdempotencyKey
 from app.errors import Conflict, Invalid
 from app.extensions import db
 
@@ -28,6 +28,14 @@ def _request_hash() -> str:
     return digest.hexdigest()
 
 
+def _store() -> tuple[type, dict[str, str]]:
+    """Where this caller's keys live: per tenant for tenant keys, per platform key on the staff API."""
+    platform_key = g.get("platform_key")
+    if platform_key is not None:
+        return PlatformIdempotencyKey, {"platform_key_id": platform_key.id}
+    return IdempotencyKey, {"tenant_id": g.actor.tenant_id}
+
+
 def idempotent(view: Callable) -> Callable:
     """Wrap an API POST (inside api_scope, which sets the tenant) with Idempotency-Key handling."""
 
@@ -38,12 +46,11 @@ def idempotent(view: Callable) -> Callable:
             return view(*args, **kwargs)
         if not key or len(key) > MAX_LENGTH or not key.isprintable():
             raise Invalid(errors={HEADER: f"Use 1–{MAX_LENGTH} printable characters."})
-        tenant_id = g.actor.tenant_id
+        model, owner = _store()
         now = clock.now()
         oldest = now - current_app.config["IDEMPOTENCY_TTL"]
         request_hash, route = _request_hash(), request.path
-        stored = db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.tenant_id == tenant_id,
-                                                                IdempotencyKey.key == key))
+        stored = db.session.scalar(select(model).filter_by(**owner, key=key))
         if stored is not None and stored.created_at < oldest:
             db.session.delete(stored)
             db.session.commit()
@@ -56,7 +63,7 @@ def idempotent(view: Callable) -> Callable:
             response = Response(stored.response_body, status=stored.status_code, mimetype="application/json")
             response.headers["Idempotent-Replayed"] = "true"
             return response
-        row = IdempotencyKey(tenant_id=tenant_id, key=key, route=route, request_hash=request_hash, created_at=now)
+        row = model(**owner, key=key, route=route, request_hash=request_hash, created_at=now)
         db.session.add(row)
         try:
             db.session.commit()
@@ -69,10 +76,10 @@ def idempotent(view: Callable) -> Callable:
             response = make_response(view(*args, **kwargs))
         except BaseException:
             db.session.rollback()
-            db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
+            db.session.execute(delete(model).where(model.id == row_id))
             db.session.commit()
             raise
-        stored = db.session.get(IdempotencyKey, row_id)
+        stored = db.session.get(model, row_id)
         stored.status_code, stored.response_body = response.status_code, response.get_data(as_text=True)
         db.session.commit()
         return response
@@ -83,6 +90,9 @@ def idempotent(view: Callable) -> Callable:
 
 def prune(older_than: timedelta) -> int:
     """Delete stored keys older than `older_than` (a periodic job)."""
-    result = db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < clock.now() - older_than))
+    cutoff = clock.now() - older_than
+    removed = 0
+    for model in (IdempotencyKey, PlatformIdempotencyKey):
+        removed += db.session.execute(delete(model).where(model.created_at < cutoff)).rowcount or 0
     db.session.commit()
-    return result.rowcount or 0
+    return removed

@@ -13,7 +13,7 @@ from app.extensions import db
 PLATFORM_CHAIN = "platform"
 OUTCOMES = ("success", "denied", "error")
 SEVERITIES = ("info", "warning", "critical")
-ACTOR_TYPES = ("user", "api_key", "staff", "system")
+ACTOR_TYPES = ("user", "api_key", "staff", "system", "platform_key")
 
 
 class AuditEvent(PublicIdMixin, db.Model):
@@ -33,7 +33,7 @@ class AuditEvent(PublicIdMixin, db.Model):
     action: Mapped[str] = mapped_column(String(80), index=True)
     outcome: Mapped[str] = mapped_column(String(10), default="success")
     severity: Mapped[str] = mapped_column(String(10), default="info")
-    actor_type: Mapped[str] = mapped_column(String(10))
+    actor_type: Mapped[str] = mapped_column(String(20))  # user | api_key | staff | system | platform_key
     actor_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None, index=True)
     actor_display: Mapped[str] = mapped_column(String(254), default="")
     targets: Mapped[list] = mapped_column(default=list)

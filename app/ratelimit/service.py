@@ -163,6 +163,11 @@ def admit(raw: str, method: str) -> CachedKey:
     key_hash = apikeys.hash_key(raw)
     key = cache.cached_key(key_hash)
     if key is None and not apikeys.is_well_formed(raw):  # a cached key is well formed: skip the checksum
+        if raw.startswith("tnt_plat_"):
+            from app.auth.platform_keys import WrongKeyKind
+
+            raise WrongKeyKind("Platform keys (tnt_plat_…) work only on the staff API (/api/v1/admin/…); "
+                               "tenant routes need a tenant API key.")
         raise apikeys.unauthorized("The API key is malformed (wrong prefix, length or checksum).")
     if not current_app.config["RATELIMIT_ENABLED"]:
         return _from_database(raw)  # authoritative, uncached: only while limits are off or Redis is out

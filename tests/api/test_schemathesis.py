@@ -1,4 +1,5 @@
-"""Fuzz the API from its own OpenAPI document (schemathesis over WSGI, with a real Bearer key).
+"""Fuzz the API from its own OpenAPI document (schemathesis over WSGI, with a real Bearer key: tenant A's
+key on tenant routes, a platform key with every scope on the staff API, /api/v1/admin/…).
 
 Every operation gets ~30 generated requests, valid and invalid. No response may be a 5xx, and every
 response must match the document: status codes, content types, response schemas, bad input rejected,
@@ -14,28 +15,40 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from app.auth import platform_keys
 from app.security import Actor
 from app.tenancy import service as tenancy_service
 
 RUNTIME_VALIDATED = {"/api/v1/usage/events", "/api/v1/events", "/api/v1/webhooks/endpoints",
-                     "/api/v1/webhooks/endpoints/{endpoint_id}", "/api/v1/event-types"}
+                     "/api/v1/webhooks/endpoints/{endpoint_id}", "/api/v1/event-types",
+                     # Staff API: plan codes and tenant slugs are the operator's own (a generated one names no
+                     # plan or tenant: 422), countries must be real ISO 3166 codes, a slug must be free.
+                     "/api/v1/admin/tenants", "/api/v1/admin/tenants/{tenant_id}", "/api/v1/admin/activity",
+                     "/api/v1/admin/tenants/{tenant_id}/change-plan"}
 SETTINGS = {"max_examples": 30, "deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": True}
 
 
 @pytest.fixture
-def api_schema(app, tenant_world):
+def api_schema(app, make, tenant_world, monkeypatch):
     a = tenant_world["a"]
+    # The platform key's own fixed limits (20/s) would answer the fuzzer's bursts with 429s.
+    monkeypatch.setitem(app.config, "PLATFORM_KEY_PER_SECOND", 0)
+    monkeypatch.setitem(app.config, "PLATFORM_KEY_PER_MINUTE", 0)
+    staff = make.staff()
+    _, platform_token = platform_keys.create_key(Actor(type="staff", id=staff.id, display=staff.email), "fuzzer",
+                                                 sorted(platform_keys.PLATFORM_SCOPES))
     # Unlimited seats, so that every valid invitation can succeed however many the fuzzer sends.
     tenancy_service.update_tenant(Actor.system("tests"), a["tenant"].id, {"plan_id": "enterprise"})
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     token = a["token"]
 
     @schema.auth()
-    class TenantKey:
-        """Tenant A's key on every request (and schemathesis knows it is auth: it also tries without)."""
+    class Key:
+        """Tenant A's key on tenant routes, the platform key on the staff API (and schemathesis knows it is
+        auth: it also tries without)."""
 
         def get(self, case, ctx):
-            return token
+            return platform_token if case.operation.path.startswith("/api/v1/admin/") else token
 
         def set(self, case, data, ctx):
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}

@@ -41,7 +41,9 @@ def test_access_decisions_match_the_face_of_the_route(app):
             wrong.append(f"{path}: tenant pages need tenant_permission, has {access}")
         if access.startswith("tenant:") and "slug" not in rule.arguments:
             wrong.append(f"{path}: tenant_permission without <slug>")
-        if path.startswith("/api/v1/") and not access.startswith("api:"):
+        if path.startswith("/api/v1/admin/") and not access.startswith("platform:"):
+            wrong.append(f"{path}: staff API routes need platform_scope, has {access}")
+        elif path.startswith("/api/v1/") and not path.startswith("/api/v1/admin/") and not access.startswith("api:"):
             wrong.append(f"{path}: API routes need api_scope, has {access}")
         if access == "public" and not path.startswith(PUBLIC_PREFIXES):
             wrong.append(f"{path}: public, but not on the list of public routes")
@@ -74,7 +76,7 @@ def test_signed_out_requests_are_refused_everywhere_but_public_routes(app, clien
             walked += 1
             address = f"10.{walked // 65536 % 256}.{walked // 256 % 256}.{walked % 256}"
             response = client.open(url, method=method, environ_base={"REMOTE_ADDR": address}, **kwargs)
-            if access.startswith("api:"):
+            if access.startswith(("api:", "platform:")):
                 ok = response.status_code == 401 and response.mimetype == "application/problem+json"
             else:
                 location = response.headers.get("Location", "")
