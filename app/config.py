@@ -142,6 +142,9 @@ class Config:
         # (sliding window), and requests per second across all tenants (one Redis, not a cluster). 0: off.
         self.RATELIMIT_IP_PER_MINUTE = env_int("RATELIMIT_IP_PER_MINUTE", 0)
         self.RATELIMIT_GLOBAL_PER_SECOND = env_int("RATELIMIT_GLOBAL_PER_SECOND", 0)
+        # Each platform key's own fixed limits on the staff API (/api/v1/admin/…). 0: none.
+        self.PLATFORM_KEY_PER_SECOND = env_int("PLATFORM_KEY_PER_SECOND", 20)
+        self.PLATFORM_KEY_PER_MINUTE = env_int("PLATFORM_KEY_PER_MINUTE", 600)
         # Priority load shedding: the service's API requests in flight (all processes) at which critical
         # routes are refused with 503; low-priority routes go at 60% of it, normal ones at 85%. 0: off.
         # Set it to what the deployment can serve at once, e.g. workers x threads x hosts.
