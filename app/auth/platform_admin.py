@@ -6,7 +6,7 @@ from flask import Blueprint, request, url_for
 
 from app.auth import platform_keys
 from app.errors import ServiceError
-from app.security import current_actor, staff_required
+from app.security import current_actor, recent_auth_required, staff_required
 from app.web import redirect_to, render, toast
 
 bp = Blueprint("platform_keys_admin", __name__, url_prefix="/admin/api-keys")
@@ -29,6 +29,7 @@ def index():
 
 @bp.route("/", methods=["POST"])
 @staff_required
+@recent_auth_required
 def create():
     """Create a platform key and show it this once (never in a URL, a flash or the database)."""
     form = {"name": request.form.get("name", ""), "scopes": request.form.getlist("scopes")}

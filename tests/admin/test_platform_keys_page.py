@@ -76,3 +76,14 @@ def test_unknown_key_is_404(staff_client):
 
 def test_tenant_users_never_see_the_page(as_role):
     assert as_role("owner").get("/admin/api-keys/").status_code == 404
+
+
+def test_creating_a_key_needs_a_recent_sign_in(staff_client, monkeypatch):
+    from app.auth import twofactor
+
+    monkeypatch.setattr(twofactor, "is_recent", lambda session: False)
+    response = staff_client.form("/admin/api-keys/", {"name": "bot", "scopes": ["admin:read"]},
+                                 headers={"Referer": "http://localhost/admin/api-keys/"})
+    assert response.status_code == 302 and "/account/confirm" in response.headers["Location"]
+    fresh()
+    assert db.session.scalar(select(PlatformApiKey)) is None
