@@ -42,7 +42,7 @@ def create_app(config: Any = None) -> Flask:
 
 
 MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api", "ratelimit", "usage", "requestlog",
-                 "webhooks", "billing", "flags")
+                 "webhooks", "billing", "flags", "staffjobs")
 
 
 def _import_models() -> None:
@@ -93,6 +93,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.ratelimit.admin import bp as ratelimit_admin
     from app.requestlog.admin import bp as requestlog_admin
     from app.requestlog.portal import bp as requestlog_portal
+    from app.staffjobs.admin import bp as staffjobs_admin
     from app.tenancy.admin import bp as tenancy_admin
     from app.tenancy.portal import bp as tenancy_portal
     from app.usage.admin import bp as usage_admin
@@ -108,7 +109,7 @@ def _register_blueprints(app: Flask) -> None:
                       usage_portal, requestlog_admin, requestlog_portal, ops_health, revenue_admin,
                       ops_metrics, webhooks_admin, webhooks_inbound, webhooks_portal, webhook_event_types_portal,
                       billing_portal, billing_admin, billing_catalog_admin, flags_admin, two_factor,
-                      platform_keys_admin):
+                      platform_keys_admin, staffjobs_admin):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 
 from app.audit.models import AuditEvent
 from app.db import like_escape
@@ -32,9 +32,8 @@ class AuditPage:
     next_before: str | None  # pass as `before` for the next (older) page
 
 
-def list_events(filters: AuditFilters, limit: int = 50, before: str | None = None,
-                platform_only: bool = False) -> AuditPage:
-    """Events newest first; `before` is the id of the last event on the previous page."""
+def filtered(filters: AuditFilters, platform_only: bool = False) -> Select:
+    """The events these filters select (no order): for the pages and for exports."""
     stmt = select(AuditEvent)
     if platform_only:
         stmt = stmt.where(AuditEvent.tenant_id.is_(None))
@@ -54,6 +53,13 @@ def list_events(filters: AuditFilters, limit: int = 50, before: str | None = Non
         stmt = stmt.where(AuditEvent.occurred_at >= filters.since)
     if filters.until:
         stmt = stmt.where(AuditEvent.occurred_at < filters.until)
+    return stmt
+
+
+def list_events(filters: AuditFilters, limit: int = 50, before: str | None = None,
+                platform_only: bool = False) -> AuditPage:
+    """Events newest first; `before` is the id of the last event on the previous page."""
+    stmt = filtered(filters, platform_only)
     if before:
         stmt = stmt.where(AuditEvent.id < before)
     rows = list(db.session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit + 1)))

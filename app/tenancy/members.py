@@ -65,7 +65,7 @@ def _owner_count(tenant_id: str) -> int:
     ) or 0
 
 
-def _check_seat(tenant: Tenant, email: str) -> None:
+def check_seat(tenant: Tenant, email: str) -> None:
     """Members plus pending invitations must stay within the plan; re-inviting `email` reuses its seat."""
     limit = tenant.plan.max_members if tenant.plan else None
     if limit is None:
@@ -133,7 +133,7 @@ def invite(actor: Actor, tenant_id: str, email: str, role: str) -> tuple[Invitat
         select(Membership).where(Membership.tenant_id == tenant.id, Membership.user_id == user.id)
     ):
         raise Conflict(f"{email} is already a member.", errors={"email": "Already a member."})
-    _check_seat(tenant, email)
+    check_seat(tenant, email)
     invitation, token = _new_invitation(actor, tenant, email, role)
     db.session.commit()
     return invitation, accept_link(token)

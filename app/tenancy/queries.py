@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 
 from app import clock
 from app.db import Page, Slice, keyset, like_escape, paginate
@@ -76,9 +76,8 @@ def memberships_of_user(user_id: str) -> list[Membership]:
     )
 
 
-def list_tenants(q: str = "", status: str = "", plan_id: str = "", tag: str = "", sort: str = "name",
-                 page: int = 1, per_page: int = 25) -> Page:
-    """The staff tenant list: search name/slug/billing email, filter by status, plan and tag, sort, page."""
+def tenants_query(q: str = "", status: str = "", plan_id: str = "", tag: str = "") -> Select:
+    """The tenants the staff list's search and filters select (no order): for the list and for exports."""
     stmt = select(Tenant)
     if q:
         like = f"%{like_escape(q.strip().lower())}%"
@@ -90,6 +89,13 @@ def list_tenants(q: str = "", status: str = "", plan_id: str = "", tag: str = ""
         stmt = stmt.where(Tenant.plan_id == plan_id)
     if tag:
         stmt = stmt.where(Tenant.id.in_(select(TenantTag.tenant_id).where(TenantTag.tag == tag.strip().lower())))
+    return stmt
+
+
+def list_tenants(q: str = "", status: str = "", plan_id: str = "", tag: str = "", sort: str = "name",
+                 page: int = 1, per_page: int = 25) -> Page:
+    """The staff tenant list: search name/slug/billing email, filter by status, plan and tag, sort, page."""
+    stmt = tenants_query(q, status, plan_id, tag)
     stmt = stmt.order_by(TENANT_SORTS.get(sort, TENANT_SORTS["name"]), Tenant.id)
     return paginate(db.session, stmt, page, per_page)
 

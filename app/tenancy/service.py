@@ -43,7 +43,7 @@ def parse_tags(raw: str | list[str] | None) -> list[str]:
     return tags
 
 
-def _clean(data: dict[str, Any], tenant: Tenant | None) -> dict[str, Any]:
+def clean(data: dict[str, Any], tenant: Tenant | None) -> dict[str, Any]:
     """Validate tenant fields; every problem is reported at once, per field."""
     from app.auth.service import normalize_email
 
@@ -119,6 +119,13 @@ def create_tenant(actor: Actor, data: dict[str, Any], owner_email: str = "") -> 
 
     Returns the tenant and, when an invitation was made, its accept link.
     """
+    tenant, link = add_tenant(actor, data, owner_email)
+    db.session.commit()
+    return tenant, link
+
+
+def add_tenant(actor: Actor, data: dict[str, Any], owner_email: str = "") -> tuple[Tenant, str | None]:
+    """create_tenant() within the caller's transaction (an import adds many, all or none)."""
     from app.auth.service import normalize_email
     from app.tenancy import members
 
@@ -129,7 +136,7 @@ def create_tenant(actor: Actor, data: dict[str, Any], owner_email: str = "") -> 
         except Invalid as exc:
             errors.update(exc.errors)
     try:
-        fields = _clean({**data, "billing_email": data.get("billing_email", "")}, None)
+        fields = clean({**data, "billing_email": data.get("billing_email", "")}, None)
     except Invalid as exc:
         errors = exc.errors | errors
     if errors:  # every field's problem at once, and nothing written
@@ -144,14 +151,13 @@ def create_tenant(actor: Actor, data: dict[str, Any], owner_email: str = "") -> 
     link = None
     if owner_email.strip():
         link = members.add_or_invite(actor, tenant, owner_email, "owner")
-    db.session.commit()
     return tenant, link
 
 
 def update_tenant(actor: Actor, tenant_id: str, data: dict[str, Any]) -> Tenant:
     """Edit a tenant's profile, plan or tags; the audit event holds old and new values."""
     tenant = queries.get_tenant(tenant_id)
-    fields = _clean({k: v for k, v in data.items() if k in EDITABLE}, tenant)
+    fields = clean({k: v for k, v in data.items() if k in EDITABLE}, tenant)
     before = _snapshot(tenant)
     if "tags" in fields:
         _set_tags(tenant, fields.pop("tags"))

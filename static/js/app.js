@@ -70,6 +70,16 @@
   fadeRenderedToasts();
   document.body.addEventListener("htmx:load", fadeRenderedToasts);
 
+  // A header checkbox with data-check-all="<name>" checks every checkbox of that name in the same table.
+  document.addEventListener("change", function (evt) {
+    var box = evt.target;
+    if (!box.dataset || !box.dataset.checkAll) return;
+    var table = box.closest("table") || document;
+    table.querySelectorAll('input[type=checkbox][name="' + box.dataset.checkAll + '"]').forEach(function (el) {
+      el.checked = box.checked;
+    });
+  });
+
   // A range input shows its number in the <output> named by data-output (the rollout slider).
   document.addEventListener("input", function (evt) {
     var el = evt.target;

@@ -1,0 +1,1 @@
+"""Staff background jobs with progress: bulk actions on tenants, exports and imports."""
