@@ -14,6 +14,8 @@ from typing import Any
 from flask import abort, g, has_request_context, redirect, request, url_for
 from flask_login import current_user
 
+from app.tenancy import rls
+
 PERMISSIONS: dict[str, str] = {
     "tenant:read": "See the tenant's profile and plan",
     "tenant:write": "Change the tenant's profile",
@@ -152,6 +154,7 @@ def tenant_permission(permission: str) -> Callable[[Callable], Callable]:
                 abort(404)
             tenant, membership = found
             g.tenant, g.membership = tenant, membership
+            rls.enter(tenant.id, current_user.id)
             g.actor = Actor(
                 type="user",
                 id=current_user.id,
@@ -183,6 +186,7 @@ def api_scope(permission: str) -> Callable[[Callable], Callable]:
 
             key = ratelimit.admit(apikeys.bearer_token(), request.method)
             g.api_key = key
+            rls.enter(key.tenant_id)
             g.actor = Actor(
                 type="api_key",
                 id=key.id,

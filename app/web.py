@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -19,8 +20,12 @@ from app.extensions import htmx
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
+# No 'unsafe-inline' or 'unsafe-eval' anywhere. Plotly adds its CSS by creating an empty <style> element and
+# filling it through the CSSOM (insertRule, which CSP allows); the one hash allowed in style-src is that of
+# the empty string, so only an empty <style> element passes, never inline CSS.
+EMPTY_STYLE_HASH = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    f"default-src 'self'; script-src 'self'; style-src 'self' {EMPTY_STYLE_HASH}; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
 )
 
@@ -164,6 +169,17 @@ def _plotly_dir() -> str:
 VENDOR = {"htmx.min.js": _htmx_dir, "plotly.min.js": _plotly_dir}
 
 
+@functools.cache
+def plotly_preset_style_ids() -> tuple[str, ...]:
+    """Ids of the <style> elements Plotly's bundle creates with fixed CSS when it loads (MapLibre's, for map
+    traces we never draw) unless an element with that id exists: the page carries such an element, so no
+    inline CSS is ever added (the CSP has no 'unsafe-inline'). Read from the installed bundle, so an upgrade
+    that changes the id still works."""
+    source = (Path(_plotly_dir()) / "plotly.min.js").read_text(encoding="utf-8", errors="replace")
+    return tuple(dict.fromkeys(re.findall(
+        r'getElementById\("([0-9a-f]{64})"\)\)\{var \w+=document\.createElement\("style"\)', source)))
+
+
 def init_app(app: Flask) -> None:
     """Install request ids, Vary: HX-Request, security headers, toast forwarding and vendor assets."""
     from app.security import public
@@ -172,6 +188,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.jinja_env.globals["is_partial_request"] = is_partial_request
+    app.jinja_env.globals["plotly_preset_style_ids"] = plotly_preset_style_ids
 
 
 def form_moment(raw: str, field: str, example: str = "2026-03-01") -> datetime | None:
