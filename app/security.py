@@ -150,11 +150,19 @@ def tenant_permission(permission: str) -> Callable[[Callable], Callable]:
             from app.tenancy import queries as tenancy_queries
 
             found = tenancy_queries.membership_for_slug(current_user.id, slug)
+            viewing = None
+            if found is None and current_user.is_staff:
+                from app.auth import impersonation
+
+                viewing = impersonation.membership_for(slug)  # staff viewing as a member
+                found = viewing[:2] if viewing else None
             if found is None:
                 abort(404)
             tenant, membership = found
             g.tenant, g.membership = tenant, membership
-            rls.enter(tenant.id, current_user.id)
+            rls.enter(tenant.id, membership.user_id)
+            if viewing:
+                return _as_member(view, tenant, membership, viewing[2], permission, *args, **kwargs)
             g.actor = Actor(
                 type="user",
                 id=current_user.id,
@@ -171,6 +179,26 @@ def tenant_permission(permission: str) -> Callable[[Callable], Callable]:
         return wrapper
 
     return decorator
+
+
+def _as_member(view: Callable, tenant: Any, membership: Any, state: dict, permission: str, *args: Any,
+               **kwargs: Any) -> Any:
+    """A tenant page seen by staff as one of its members: the member's role decides what is allowed, the
+    staff member is the actor, and a read-only view refuses every change."""
+    from app.audit import service as audit
+    from app.errors import Forbidden
+
+    g.impersonation = state
+    g.actor = Actor(type="staff", id=current_user.id, display=f"{current_user.email} as {state['email']}",
+                    tenant_id=tenant.id, permissions=ROLE_PERMISSIONS[membership.role], **request_context())
+    if permission not in g.actor.permissions:
+        deny(g.actor, permission)
+    if state["read_only"] and request.method not in ("GET", "HEAD", "OPTIONS"):
+        audit.record_failure(g.actor, "impersonation.change_refused", outcome="denied", tenant_id=tenant.id,
+                             metadata={"method": request.method, "path": request.path})
+        raise Forbidden("You are viewing this tenant read-only as one of its members: end the view, or start "
+                        "it again allowing changes.")
+    return view(tenant, *args, **kwargs)
 
 
 def api_scope(permission: str) -> Callable[[Callable], Callable]:

@@ -140,6 +140,36 @@ def edit(tenant_id: str):
     return redirect_to(url_for(".detail", tenant_id=tenant.id))
 
 
+@bp.route("/<tenant_id>/view-as", methods=["POST"])
+@staff_required
+def view_as(tenant_id: str):
+    """See the tenant's pages as one of its members (read-only unless changes are allowed); audited."""
+    from app.auth import impersonation
+
+    tenant = queries.get_tenant(tenant_id)
+    try:
+        state = impersonation.start(current_actor(), tenant.id, request.form.get("user_id", ""),
+                                    allow_changes=request.form.get("allow_changes") == "1")
+    except Invalid as exc:
+        toast(next(iter(exc.errors.values()), exc.detail), "error")
+        return redirect_to(url_for(".detail", tenant_id=tenant.id))
+    toast(f"Viewing {tenant.name} as {state['email']}{' (read-only)' if state['read_only'] else ''}.")
+    return redirect_to(url_for("tenancy_portal.home", slug=tenant.slug))
+
+
+@bp.route("/view-as/end", methods=["POST"])
+@staff_required
+def end_view_as():
+    """Back to the console from a member's view (audited with its length)."""
+    from app.auth import impersonation
+
+    state = impersonation.end(current_actor())
+    if state is None:
+        return redirect_to(url_for("console.index"))
+    toast(f"Stopped viewing {state['tenant_name']} as {state['email']}.")
+    return redirect_to(url_for(".detail", tenant_id=state["tenant_id"]))
+
+
 def _change_status(tenant_id: str, status: str, message: str):
     tenant = queries.get_tenant(tenant_id)
     reason = request.form.get("reason", "")

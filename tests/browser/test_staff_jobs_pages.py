@@ -61,7 +61,8 @@ def test_bulk_suspend_from_the_tenant_list_with_progress(page, live_server, make
     expect(page.locator("#job-download")).to_be_visible()
     with page.expect_download() as info:
         page.click("#job-download")
-    content = open(info.value.path(), encoding="utf-8").read()
+    with open(info.value.path(), encoding="utf-8") as downloaded:
+        content = downloaded.read()
     assert content.splitlines()[0].startswith("id,slug,name,status")
     assert sorted(line.split(",")[1] for line in content.splitlines()[1:]) == ["bulk-one", "bulk-three", "bulk-two"]
 

@@ -88,7 +88,7 @@ def test_the_tenant_role_cannot_change_the_audit_trail(app, two_tenants):
     a, _ = two_tenants
     with app.app_context(), app.test_request_context("/api/v1/tenant"):  # a request of its own (its own g and session)
         rls.enter(a.id)
-        with pytest.raises(DBAPIError, match="permission denied|append-only"):
+        with pytest.raises(DBAPIError, match=r"permission denied|append-only"):
             db.session.execute(text("DELETE FROM audit_events"))
         db.session.rollback()
 
