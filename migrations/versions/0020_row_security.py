@@ -2,8 +2,8 @@
 transaction's tenant only, or all while none is set), and the tenantry_app role that tenant-bound
 transactions take (table rights, none to change the audit trail). Nothing on SQLite.
 
-Revision ID: 0019_row_security
-Revises: 0017_staff_jobs
+Revision ID: 0020_row_security
+Revises: 0019_staff_jobs
 Create Date: 2026-11-23 17:40:00
 
 """
@@ -11,8 +11,8 @@ from alembic import op
 
 from migrations import row_security
 
-revision = '0019_row_security'
-down_revision = '0017_staff_jobs'
+revision = '0020_row_security'
+down_revision = '0019_staff_jobs'
 branch_labels = None
 depends_on = None
 
