@@ -168,6 +168,8 @@ class Config:
         # The staff overview (recomputed every 5 minutes): the fewest calls in a day for a tenant's usage to
         # count as a jump (above 3x its 14-day median).
         self.CONSOLE_JUMP_MIN_CALLS = env_int("CONSOLE_JUMP_MIN_CALLS", 100)
+        # PostgreSQL row-level security: bind each tenant request's transactions to its tenant (app.tenancy.rls).
+        self.RLS_ENABLED = env_bool("RLS_ENABLED", True)
         self.LOGIN_MAX_FAILURES = 10  # the 11th failure within the window gets 429
         self.LOGIN_FAILURE_WINDOW = "15 minutes"
         # Two-factor sign-in (TOTP): staff must enrol before any /admin page (on by default); the code step
