@@ -350,18 +350,11 @@ def _revenue_page(app) -> tuple[float | None, str]:
     if "/admin/revenue" not in {rule.rule for rule in app.url_map.iter_rules()}:
         return None, "not built yet"
     from app import clock
-    from app.auth import service as auth_service
-    from app.security import Actor
+    from bench.staff import staff_client
 
     with clock.travel(RENEW_AT + timedelta(days=2)):
         metrics.rebuild_all()
-        auth_service.create_staff(Actor.system("bench"), STAFF[0], "Bench staff", STAFF[1])
-        client = app.test_client()
-        page = client.get("/admin/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or \
-            re.search(r'value="([^"]+)"[^>]*name="csrf_token"', page)
-        client.post("/admin/login", data={"email": STAFF[0], "password": STAFF[1],
-                                          "csrf_token": token.group(1) if token else ""})
+        client = staff_client(app)
         times = []
         app.config["PROPAGATE_EXCEPTIONS"] = True  # a failure says why instead of answering 500
         for attempt in range(REVENUE_REQUESTS + 2):

@@ -40,7 +40,6 @@ DAYS = 120
 REQUESTS = 30
 TARGET_RATIO = 1.5
 CHUNK = 20_000
-STAFF = ("bench-staff@tenantry.example.com", "bench-staff-password-1")
 
 
 def _reset_database() -> None:
@@ -107,23 +106,6 @@ def _seed(size: int, days: int) -> int:
     return made
 
 
-def _staff_client(app):
-    """A test client signed in as a staff member (made here)."""
-    import re
-
-    from app.auth import service as auth_service
-    from app.security import Actor
-
-    auth_service.create_staff(Actor.system("bench"), STAFF[0], "Bench staff", STAFF[1])
-    client = app.test_client()
-    page = client.get("/admin/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or \
-        re.search(r'value="([^"]+)"[^>]*name="csrf_token"', page)
-    client.post("/admin/login", data={"email": STAFF[0], "password": STAFF[1],
-                                      "csrf_token": token.group(1) if token else ""})
-    return client
-
-
 def measure() -> None:
     """One size in this process (BENCH_SIZE, BENCH_DAYS)."""
     from app import clock, create_app
@@ -147,7 +129,9 @@ def measure() -> None:
         out["snapshot_s"] = round(time.perf_counter() - started, 3)
         out["jumps"], out["calls_today"] = snap["jumps_count"], snap["calls_today"]
         db.session.remove()
-        client = _staff_client(app)
+        from bench.staff import staff_client
+
+        client = staff_client(app)
         app.config["PROPAGATE_EXCEPTIONS"] = True
         times = []
         for attempt in range(REQUESTS + 2):
