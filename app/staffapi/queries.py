@@ -7,23 +7,14 @@ from sqlalchemy import func, or_, select
 from app.auth.models import User
 from app.db import Slice, keyset, like_escape
 from app.extensions import db
-from app.tenancy.models import Membership, Tenant, TenantTag
+from app.tenancy.models import Membership, Tenant
+from app.tenancy.queries import tenants_query
 
 
 def tenants_slice(limit: int, starting_after: str | None, q: str = "", status: str = "", plan_id: str = "",
                   tag: str = "") -> Slice:
     """Tenants matching the staff list's filters (name/slug/billing email/id, status, plan, tag)."""
-    stmt = select(Tenant)
-    if q.strip():
-        like = f"%{like_escape(q.strip().lower())}%"
-        stmt = stmt.where(or_(Tenant.slug.like(like, escape="\\"), Tenant.name.ilike(like, escape="\\"),
-                              Tenant.billing_email.like(like, escape="\\"), Tenant.id == q.strip()))
-    if status:
-        stmt = stmt.where(Tenant.status == status)
-    if plan_id:
-        stmt = stmt.where(Tenant.plan_id == plan_id)
-    if tag:
-        stmt = stmt.where(Tenant.id.in_(select(TenantTag.tenant_id).where(TenantTag.tag == tag.strip().lower())))
+    stmt = tenants_query(q.strip(), status, plan_id, tag)
     return keyset(db.session, stmt, Tenant.id, limit, starting_after)
 
 
