@@ -5,7 +5,6 @@ create_app() builds the app: config → extensions → blueprints → error hand
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask
@@ -21,7 +20,9 @@ def create_app(config: Any = None) -> Flask:
     app.config.from_mapping(settings.as_dict())
     if isinstance(config, dict):
         app.config.from_mapping(config)
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app.ops import logs
+
+    logs.configure(app)  # JSON or text lines with the request id; Sentry when SENTRY_DSN is set
 
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -42,7 +43,7 @@ def create_app(config: Any = None) -> Flask:
 
 
 MODEL_MODULES = ("plans", "tenancy", "auth", "audit", "events", "api", "ratelimit", "usage", "requestlog",
-                 "webhooks", "billing", "flags", "staffjobs")
+                 "webhooks", "billing", "flags", "staffjobs", "ops")
 
 
 def _import_models() -> None:
@@ -87,6 +88,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.billing.revenue_admin import bp as revenue_admin
     from app.console.admin import bp as console_admin
     from app.flags.admin import bp as flags_admin
+    from app.ops.admin import bp as ops_admin
     from app.ops.health import bp as ops_health
     from app.ops.metrics import bp as ops_metrics
     from app.plans.admin import bp as plans_admin
@@ -109,7 +111,7 @@ def _register_blueprints(app: Flask) -> None:
                       usage_portal, requestlog_admin, requestlog_portal, ops_health, revenue_admin,
                       ops_metrics, webhooks_admin, webhooks_inbound, webhooks_portal, webhook_event_types_portal,
                       billing_portal, billing_admin, billing_catalog_admin, flags_admin, two_factor,
-                      platform_keys_admin, staffjobs_admin):
+                      platform_keys_admin, staffjobs_admin, ops_admin):
         app.register_blueprint(blueprint)
     init_api(app)
     from app.usage import meter

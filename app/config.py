@@ -253,6 +253,27 @@ class Config:
         self.STRIPE_API_BASE = env_str("STRIPE_API_BASE")
         self.STRIPE_MAX_RETRIES = env_int("STRIPE_MAX_RETRIES", 2)
 
+        # Operations. /readyz's detailed checks (and /admin/system) answer a staff session or
+        # `Authorization: Bearer <HEALTH_TOKEN>`; anonymous callers get only the overall status. The
+        # thresholds: a queue's oldest job waiting longer warns/fails, the scheduler's heartbeat older than
+        # HEALTH_SCHEDULER_FAIL_SECONDS fails, free disk below the percentages warns/fails, and database or
+        # Redis round trips slower than HEALTH_SLOW_MS warn.
+        self.HEALTH_TOKEN = env_str("HEALTH_TOKEN")
+        self.HEALTH_QUEUE_WARN_SECONDS = env_int("HEALTH_QUEUE_WARN_SECONDS", 60)
+        self.HEALTH_QUEUE_FAIL_SECONDS = env_int("HEALTH_QUEUE_FAIL_SECONDS", 300)
+        self.HEALTH_SCHEDULER_FAIL_SECONDS = env_int("HEALTH_SCHEDULER_FAIL_SECONDS", 180)
+        self.HEALTH_DISK_WARN_PERCENT = env_float("HEALTH_DISK_WARN_PERCENT", 10.0)
+        self.HEALTH_DISK_FAIL_PERCENT = env_float("HEALTH_DISK_FAIL_PERCENT", 5.0)
+        self.HEALTH_SLOW_MS = env_float("HEALTH_SLOW_MS", 500.0)
+        self.HEALTH_DISK_PATH = env_str("HEALTH_DISK_PATH", str(INSTANCE))
+        # Logs: "json" (one object a line, with request_id, tenant_id and actor) or "text"; JSON by default
+        # in production (TENANTRY_ENV=production). Errors go to Sentry when SENTRY_DSN is set.
+        self.LOG_FORMAT = env_choice("LOG_FORMAT", "json" if self.ENV == "production" else "text", ("json", "text"))
+        self.SENTRY_DSN = env_str("SENTRY_DSN")
+        self.SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+        # Alert notifications: how long one POST to a rule's webhook URL may take.
+        self.ALERT_WEBHOOK_TIMEOUT = env_float("ALERT_WEBHOOK_TIMEOUT", 5.0)
+
         self.INVITATION_TTL = timedelta(days=7)
         self.MAX_KEY_ROLL_GRACE = timedelta(days=7)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -11,6 +11,7 @@ from app.billing import jobs as billing_jobs
 from app.billing import metrics as revenue_metrics
 from app.console import jobs as console_jobs
 from app.flags import jobs as flag_jobs
+from app.ops import jobs as ops_jobs
 from app.ratelimit import jobs as ratelimit_jobs
 from app.requestlog import jobs as requestlog_jobs
 from app.usage import jobs as usage_jobs
@@ -49,6 +50,8 @@ JOBS: list[Periodic] = [
     Periodic(revenue_metrics.refresh, "low", interval=3600, timeout=1800),
     Periodic(flag_jobs.run_due_schedules, "default", interval=60),
     Periodic(console_jobs.refresh_overview, "low", interval=300),
+    Periodic(ops_jobs.evaluate_alerts, "default", interval=60),
+    Periodic(ops_jobs.verify_audit, "low", cron="40 2 * * *", timeout=3600),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, got_request_exception, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,9 @@ def handle_unexpected(error: Exception) -> Any:
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
     log.exception("unhandled error (request %s)", g.get("request_id"))
+    # Flask signals this only for exceptions no handler took; this handler takes them all, so it signals
+    # them itself (error reporters such as Sentry's Flask integration listen to it).
+    got_request_exception.send(current_app._get_current_object(), exception=error)
     from app.extensions import db
 
     db.session.rollback()

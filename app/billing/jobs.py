@@ -13,12 +13,20 @@ from app.security import Actor
 def billing_run(run_date: str | None = None) -> dict:
     """The daily billing run for an ISO date (default: today, UTC)."""
     day = date.fromisoformat(run_date) if run_date else None
-    return run.run(day).as_dict()
+    return _counted(run.run(day)).as_dict()
 
 
 def finalize_due() -> dict:
     """Finalize the drafts whose grace has passed (hourly, between daily runs)."""
-    return run.finalize_due().as_dict()
+    return _counted(run.finalize_due()).as_dict()
+
+
+def _counted(report: run.RunReport) -> run.RunReport:
+    """Count a run's invoices and failures in the Prometheus metrics."""
+    from app.ops.metrics import record_billing_run
+
+    record_billing_run(report.invoices_created, len(report.failed))
+    return report
 
 
 def close_subscription(subscription_id: str) -> dict:

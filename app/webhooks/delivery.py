@@ -39,6 +39,7 @@ from app import clock
 from app.audit.service import iso
 from app.db import new_id
 from app.extensions import db
+from app.ops import metrics
 from app.security import Actor
 from app.webhooks import circuit, endpoint_limit, outbound, signing, ssrf
 from app.webhooks.http import MAX_ERROR, Response, post, retry_after
@@ -268,6 +269,7 @@ def _record(sends: list[_Send], deferred: dict[str, datetime], circuits: dict[st
 
 def _tally(outcomes: dict[str, int], outcome: str, n: int = 1) -> None:
     outcomes[outcome] = outcomes.get(outcome, 0) + n
+    metrics.record_webhook_outcome(outcome, n)
 
 
 def _more_due(now: datetime, limit: int, exclude: list[str]) -> list[str]:
@@ -318,6 +320,7 @@ def _round(delivery_ids: list[str], outcomes: dict[str, int], top_up: bool = Fal
         if send.response is None:
             send.response = post(send.destination, send.body, send.headers, timeout)
             send.at = clock.now()
+            metrics.WEBHOOK_DURATION.observe(send.response.duration_ms / 1000)
         done.append(send)
         ok = send.response.status is not None and 200 <= send.response.status < 300
         if send.probe:
