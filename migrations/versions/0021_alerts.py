@@ -1,6 +1,6 @@
 """Operations: alert rules staff configure and the alerts they raise.
 
-Revision ID: 0016_alerts
+Revision ID: 0021_alerts
 Revises: 0020_row_security
 Create Date: 2026-11-23 17:30:00.000000
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0016_alerts'
+revision = '0021_alerts'
 down_revision = '0020_row_security'
 branch_labels = None
 depends_on = None
