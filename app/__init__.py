@@ -69,6 +69,7 @@ def _init_extensions(app: Flask) -> None:
     sessions.init_app(app)
     keycache.install(app)
     from app import db as db_module
+    from app import queue  # noqa: F401 - its Session listeners register now, never inside another commit hook
 
     db_module.init_sqlite_pragmas(app)
 
