@@ -64,7 +64,7 @@ def create_admin(email: str, name: str, password: str) -> None:
 @click.option("--tenant", "slug", default=None, help="Only this tenant's chain (by slug).")
 def audit_verify(slug: str | None) -> None:
     """Walk the hash chains; exit 1 and name the first broken sequence number on tampering."""
-    from app.audit import service
+    from app.audit import verification
     from app.tenancy import queries
 
     chain = None
@@ -73,7 +73,7 @@ def audit_verify(slug: str | None) -> None:
         if tenant is None:
             raise click.ClickException(f"No tenant with slug {slug!r}.")
         chain = tenant.id
-    reports = service.verify(chain)
+    reports = verification.verify(chain)
     broken = [r for r in reports if not r.ok]
     total = sum(r.events for r in reports)
     for report in broken:

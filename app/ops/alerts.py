@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from app import clock
 from app.audit import service as audit
+from app.audit import verification
 from app.db import new_id
 from app.errors import Invalid, NotFound
 from app.extensions import db
@@ -309,7 +310,7 @@ def verify_audit() -> dict[str, Any]:
     from app.ops.metrics import AUDIT_VERIFY_FAILURES
     from app.queue import get_redis
 
-    reports = audit.verify()
+    reports = verification.verify()
     broken = [{"chain": r.chain, "seq": r.broken_seq, "reason": r.reason} for r in reports if not r.ok]
     result = {"ok": not broken, "at": clock.now().isoformat(), "chains": len(reports),
               "events": sum(r.events for r in reports), "broken": broken}

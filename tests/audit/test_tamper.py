@@ -9,6 +9,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DatabaseError
 
 from app.audit import service as audit
+from app.audit import verification
 from app.audit.models import AuditEvent
 from app.extensions import db
 from app.security import Actor
@@ -61,7 +62,7 @@ def test_update_through_sqlalchemy_is_rejected(make):
     with pytest.raises(DatabaseError, match="append-only"):
         db.session.commit()
     db.session.rollback()
-    assert audit.verify(tenant.id)[0].ok
+    assert verification.verify(tenant.id)[0].ok
 
 
 def test_delete_through_sqlalchemy_is_rejected(make):
@@ -79,7 +80,7 @@ def test_edited_row_is_named_by_its_seq(make):
     with trigger_bypassed() as conn:
         conn.execute(text("UPDATE audit_events SET action = 'nothing.happened' WHERE chain = :c AND seq = 3"),
                      {"c": tenant.id})
-    [report] = audit.verify(tenant.id)
+    [report] = verification.verify(tenant.id)
     assert not report.ok
     assert report.broken_seq == 3
     assert "hash" in report.reason
@@ -94,7 +95,7 @@ def test_recomputed_hash_still_breaks_the_next_link(make):
     with trigger_bypassed() as conn:
         conn.execute(text("UPDATE audit_events SET outcome = 'denied', hash = :h WHERE chain = :c AND seq = 2"),
                      {"c": tenant.id, "h": forged})
-    [report] = audit.verify(tenant.id)
+    [report] = verification.verify(tenant.id)
     assert (report.ok, report.broken_seq) == (False, 3)
 
 
@@ -102,7 +103,7 @@ def test_deleted_middle_event_is_a_missing_seq(make):
     tenant, _ = seeded_chain(make)
     with trigger_bypassed() as conn:
         conn.execute(text("DELETE FROM audit_events WHERE chain = :c AND seq = 2"), {"c": tenant.id})
-    [report] = audit.verify(tenant.id)
+    [report] = verification.verify(tenant.id)
     assert (report.ok, report.broken_seq) == (False, 2)
 
 
@@ -110,7 +111,7 @@ def test_deleting_the_last_event_is_caught_by_the_head(make):
     tenant, count = seeded_chain(make)
     with trigger_bypassed() as conn:
         conn.execute(text("DELETE FROM audit_events WHERE chain = :c AND seq = :s"), {"c": tenant.id, "s": count})
-    [report] = audit.verify(tenant.id)
+    [report] = verification.verify(tenant.id)
     assert not report.ok
     assert report.broken_seq == count
     assert "removed" in report.reason
@@ -122,7 +123,7 @@ def test_other_chains_still_verify(make):
     with trigger_bypassed() as conn:
         conn.execute(text("UPDATE audit_events SET actor_display = 'someone else' WHERE chain = :c AND seq = 1"),
                      {"c": tenant.id})
-    reports = {r.chain: r for r in audit.verify()}
+    reports = {r.chain: r for r in verification.verify()}
     assert not reports[tenant.id].ok and reports[tenant.id].broken_seq == 1
     assert reports[other.id].ok
     assert reports["platform"].ok

@@ -7,6 +7,7 @@ import itertools
 from sqlalchemy import func, select
 
 from app.audit import service as audit
+from app.audit import verification
 from app.audit.models import AuditChain, AuditEvent
 from app.audit.service import GENESIS, MASK, Target, compute_hash
 from app.extensions import db
@@ -113,7 +114,7 @@ def test_record_failure_commits_even_when_the_caller_rolls_back(make):
     assert "tenant.updated" not in actions
     denied = next(e for e in chain_events(tenant_id) if e.action == "access.denied")
     assert (denied.outcome, denied.severity) == ("denied", "warning")
-    assert audit.verify(tenant_id)[0].ok
+    assert verification.verify(tenant_id)[0].ok
 
 
 def test_rolled_back_events_leave_no_gap_in_the_chain(make):
@@ -124,14 +125,14 @@ def test_rolled_back_events_leave_no_gap_in_the_chain(make):
     db.session.commit()
     events = chain_events(tenant.id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    assert all(report.ok for report in audit.verify())
+    assert all(report.ok for report in verification.verify())
 
 
 def test_verify_is_ok_on_an_untouched_trail(make):
     tenants = [make.tenant() for _ in range(2)]
     for tenant in tenants:
         make.api_key(tenant)
-    reports = audit.verify()
+    reports = verification.verify()
     assert {r.chain for r in reports} >= {tenants[0].id, tenants[1].id, "platform"}
     assert all(r.ok for r in reports), reports
     total = db.session.scalar(select(func.count()).select_from(AuditEvent))
@@ -140,7 +141,7 @@ def test_verify_is_ok_on_an_untouched_trail(make):
 
 def test_verify_leaves_the_callers_objects_usable(make):
     tenant = make.tenant(name="Still Here")
-    assert all(r.ok for r in audit.verify())
+    assert all(r.ok for r in verification.verify())
     tenant.name = "Renamed after verify"  # not detached by verify's batching: the change is saved
     db.session.commit()
     db.session.expire_all()
