@@ -4,6 +4,7 @@ requests answered by either worker add up in one scrape."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -44,7 +45,12 @@ def test_counts_add_up_across_gunicorn_workers(app, database, redis_url, tmp_pat
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database["url"], "REDIS_URL": redis_url, "COOKIE_SECURE": "false",
+    url = database["url"]
+    if database["template"] is not None:  # SQLite: the server gets a copy, so no other process ever holds the
+        copy = tmp_path / "gunicorn.db"  # test database's file (it is copied over before every test)
+        shutil.copy(database["template"], copy)
+        url = f"sqlite:///{copy}"
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "COOKIE_SECURE": "false",
            "SECRET_KEY": "gunicorn-metrics-test", "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
            "RATELIMIT_PAGES_PER_IP": "10000 per minute"}
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
