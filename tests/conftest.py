@@ -13,8 +13,8 @@ import contextvars
 import os
 import re
 import shutil
+import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -151,10 +151,16 @@ def _clean(app: Flask, database: dict) -> None:
         db.session.remove()
         db.engine.dispose()
         if database["template"] is not None:
-            path = Path(database["url"].removeprefix("sqlite:///"))
-            for suffix in ("-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
-            shutil.copy(database["template"], path)
+            # SQLite's backup API writes the template into the live database through SQLite's own locking,
+            # so a connection another thread still holds (the browser tests' live server) stays valid;
+            # copying over the file under it gave "disk I/O error" to every later test.
+            source = sqlite3.connect(database["template"])
+            target = sqlite3.connect(database["url"].removeprefix("sqlite:///"), timeout=30)
+            try:
+                source.backup(target)
+            finally:
+                source.close()
+                target.close()
         else:
             tables = [t.name for t in db.metadata.sorted_tables]
             with db.engine.begin() as conn:
