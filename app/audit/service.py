@@ -9,26 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.audit.models import PLATFORM_CHAIN, AuditChain, AuditEvent
 from app.db import new_id
+from app.deferred import DeferredWrites
 from app.extensions import db
 from app.security import Actor
 
 GENESIS = "0" * 64
-DEFERRED_KEY = "audit_deferred"  # session.info: the events record() keeps inside defer()
 MASK = "***"
 SECRET_FIELDS = frozenset(
     {"password", "password_hash", "secret", "signing_secret", "token", "token_hash", "key_hash", "api_key", "key"}
@@ -193,7 +191,7 @@ def _append(
     outcome: str,
     severity: str | None,
 ) -> AuditEvent | None:
-    deferred = session.info.get(DEFERRED_KEY)
+    deferred = _deferred.pending(session)
     if deferred is not None:  # inside defer(): written by record_many() with the others
         deferred.append(_event_fields(actor, action, tenant_id=tenant_id, targets=targets, changes=changes,
                                       metadata=metadata, outcome=outcome, severity=severity))
@@ -279,43 +277,8 @@ def _lock_chains(session: Session, chains: list[str]) -> dict[str, AuditChain]:
     return heads
 
 
-@contextmanager
-def defer(session: Session | None = None) -> Iterator[None]:
-    """Within the block, record() in this session (db.session by default) keeps its events instead of
-    locking the chain and adding a row per event; they are written by record_many() in one INSERT when
-    the block ends, or earlier when the session commits (so they always commit with the change). An
-    exception drops them with the transaction the caller rolls back. The billing run's batches use it."""
-    session = session or db.session
-    if DEFERRED_KEY in session.info:  # nested: the outer block writes them
-        yield
-        return
-    pending: list[dict[str, Any]] = []
-    session.info[DEFERRED_KEY] = pending
-    try:
-        yield
-    except BaseException:
-        session.info.pop(DEFERRED_KEY, None)
-        raise
-    session.info.pop(DEFERRED_KEY, None)
-    record_many(session, pending)
-
-
-def _write_deferred(session: Session) -> None:
-    pending = session.info.get(DEFERRED_KEY)
-    if pending:
-        events = list(pending)
-        pending.clear()
-        record_many(session, events)
-
-
-def _drop_deferred(session: Session, previous_transaction: Any) -> None:
-    pending = session.info.get(DEFERRED_KEY)
-    if pending and not previous_transaction.nested:
-        pending.clear()  # they belonged to the transaction that was rolled back
-
-
-sa_event.listen(Session, "before_commit", _write_deferred)
-sa_event.listen(Session, "after_soft_rollback", _drop_deferred)
+_deferred = DeferredWrites("audit_deferred", record_many)
+defer = _deferred.block  # within the block, rows are kept and written by record_many() in one INSERT
 
 
 def record_failure(
