@@ -62,7 +62,7 @@ with app.app_context():
     system = Actor.system("bench")
     plans.ensure_default_plans(system)
     plan = queries.find_plan("enterprise")
-    plans.update_plan(system, plan.id, {"rate_limit_per_second": 10_000_000, "rate_limit_per_minute": 600_000_000})
+    plans.update_plan(system, plan.id, {"rate_limit_per_second": 1_000_000, "rate_limit_per_minute": 60_000_000})
     tenant, _ = tenancy.create_tenant(system, {"name": "Bench", "slug": "bench", "plan_id": plan.id})
     actor = Actor(type="user", id=None, display="bench", tenant_id=tenant.id, permissions=ROLE_PERMISSIONS["owner"])
     _, plaintext = apikeys.create_key(actor, tenant.id, "bench", ["tenant:read"])

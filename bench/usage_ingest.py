@@ -92,8 +92,8 @@ def _prepare() -> None:
         system = Actor.system("bench")
         plans.ensure_default_plans(system)
         plan = plans_queries.find_plan("enterprise")
-        plans.update_plan(system, plan.id, {"rate_limit_per_second": 10_000_000,
-                                            "rate_limit_per_minute": 600_000_000})
+        plans.update_plan(system, plan.id, {"rate_limit_per_second": 1_000_000,
+                                            "rate_limit_per_minute": 60_000_000})
         tenant, _ = tenancy.create_tenant(system, {"name": "Bench", "slug": "bench", "plan_id": plan.id})
         usage.create_metric(system, {"code": COUNT_METRIC, "name": "Bench events", "aggregation": "count"})
         usage.create_metric(system, {"code": SUM_METRIC, "name": "Bench bytes", "aggregation": "sum",

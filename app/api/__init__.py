@@ -16,7 +16,7 @@ from flask_smorest import Blueprint
 from swagger_ui_bundle import swagger_ui_path
 
 from app import web
-from app.extensions import api, csrf, limiter
+from app.extensions import api, csrf, limiter, login_manager
 from app.security import public
 
 JSON_TYPES = ("application/json", "application/problem+json", "application/merge-patch+json")
@@ -102,6 +102,7 @@ def init_api(app: Flask) -> None:
     # skipped outright on API paths (its request filter alone still costs ~0.1 ms a request).
     limiter.request_filter(_is_api_request)
     _skip_on_api_paths(app, limiter)
+    _skip_on_api_paths(app, login_manager)  # its remember-me cookie: API requests have no cookies
     spec_view = app.view_functions["api-docs.openapi_json"]
     app.view_functions["api-docs.openapi_json"] = public(lambda: spec_view())
     app.add_url_rule("/api/docs", "api_docs", public(_docs_page))

@@ -15,6 +15,7 @@ from app.extensions import db
 from app.money import CURRENCIES
 from app.plans import queries
 from app.plans.models import Plan
+from app.ratelimit.gcra import MAX_PER_SECOND
 from app.security import Actor
 from app.usage.catalog import quota_metrics
 
@@ -135,10 +136,10 @@ def clean(data: dict[str, Any], plan: Plan | None) -> dict[str, Any]:
         if field in data:
             value = _optional_int(data.get(field), field, errors, 0, hi)
             out[field] = value if value is not None else 0
-    for field in ("rate_limit_per_second", "rate_limit_per_minute", "max_concurrent_requests", "max_webhook_endpoints",
-                  "max_members"):
+    for field, hi in (("rate_limit_per_second", MAX_PER_SECOND), ("rate_limit_per_minute", 60 * MAX_PER_SECOND),
+                      ("max_concurrent_requests", 10**9), ("max_webhook_endpoints", 10**9), ("max_members", 10**9)):
         if field in data:
-            out[field] = _optional_int(data.get(field), field, errors, 1, 10**9)
+            out[field] = _optional_int(data.get(field), field, errors, 1, hi)
     if "quotas" in data:
         out["quotas"] = _quotas(data.get("quotas"), errors, quota_metrics(plan.quotas if plan else None))
     if "features" in data:

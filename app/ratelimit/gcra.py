@@ -23,6 +23,7 @@ MICRO = 1_000_000
 
 STRATEGIES = {"gcra": 1, "fixed-window": 2, "sliding-window": 3}
 SERVICE_INFLIGHT_KEY = "rl:service:inflight"
+MAX_PER_SECOND = MICRO  # GCRA's clock ticks in µs: a limit may allow at most one request per µs
 STALE_INFLIGHT_US = 30 * MICRO  # an in-flight entry older than this belongs to a request whose process died
 
 
@@ -41,7 +42,8 @@ class Bucket:
     def args(self) -> tuple[int, int, int]:
         period_us = self.period * MICRO
         code = STRATEGIES[self.strategy]
-        return code, (period_us // self.limit if code == 1 else self.limit), period_us
+        # GCRA counts in microseconds: above one request per µs (see MAX_PER_SECOND) T would round to 0
+        return code, (max(1, period_us // self.limit) if code == 1 else self.limit), period_us
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from app.auth import keycache
 from app.auth.models import ApiKey
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
-from app.ratelimit.gcra import STRATEGIES
+from app.ratelimit.gcra import MAX_PER_SECOND, STRATEGIES
 from app.ratelimit.limits import Limits
 from app.ratelimit.models import RateLimitExemption, RateLimitOverride
 from app.security import Actor
@@ -28,7 +28,7 @@ from app.tenancy.models import Tenant
 IP_REFRESH_SECONDS = 30
 KINDS = ("ip", "key", "tenant")
 LIMIT_FIELDS = ("per_second", "per_minute", "per_day")
-MAX_LIMIT = 10**9
+LIMIT_MAX = {"per_second": MAX_PER_SECOND, "per_minute": 60 * MAX_PER_SECOND, "per_day": 10**9}
 
 
 def _override(tenant_id: str, api_key_id: str = "") -> RateLimitOverride | None:
@@ -80,8 +80,9 @@ def _limits_from(data: dict) -> dict:
         except ValueError:
             errors[field] = "Enter a whole number, or leave it blank."
             continue
-        if not 1 <= number <= MAX_LIMIT:
-            errors[field] = f"Between 1 and {MAX_LIMIT:,}."
+        top = LIMIT_MAX[field]
+        if not 1 <= number <= top:
+            errors[field] = f"Between 1 and {top:,}."
         values[field] = number
     strategy = str(data.get("minute_strategy") or "gcra")
     if strategy not in STRATEGIES:

@@ -38,6 +38,8 @@ def enter(tenant_id: str, user_id: str | None = None) -> None:
     # app context's, which a test's requests may share)
     from app.extensions import db
 
+    if not db.session.registry.has():  # no Session yet (an API call often needs none): its first
+        return  # transaction gets the context from _after_begin; making one here would cost ~40 µs
     session = db.session()  # the request's Session (scoped_session only proxies)
     if session.in_transaction():
         connection = session.connection()

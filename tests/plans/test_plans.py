@@ -146,6 +146,17 @@ class TestEdit:
         db.session.rollback()
         assert (queries.find_plan("pro").name, plan_events("plan.updated")) == ("Pro", [])
 
+    def test_rate_limits_stop_at_one_request_per_microsecond(self, ctx):
+        plans.ensure_default_plans(STAFF)
+        pro = queries.find_plan("pro")
+        with pytest.raises(Invalid) as refused:
+            plans.update_plan(STAFF, pro.id, {"rate_limit_per_second": 2_000_000, "rate_limit_per_minute": 10**8})
+        assert refused.value.errors["rate_limit_per_second"] == "Enter a number from 1 to 1,000,000."
+        assert "60,000,000" in refused.value.errors["rate_limit_per_minute"]
+        db.session.rollback()
+        plans.update_plan(STAFF, pro.id, {"rate_limit_per_second": 1_000_000})
+        assert queries.find_plan("pro").rate_limit_per_second == 1_000_000
+
     def test_archive_and_restore(self, ctx):
         plans.ensure_default_plans(STAFF)
         free = queries.find_plan("free")

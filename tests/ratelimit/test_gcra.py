@@ -57,3 +57,12 @@ def test_headers_follow_the_ietf_draft(gcra):
         gcra.check([minute, second])
     refused = gcra.check([minute, second]).decision
     assert refused.headers(now_epoch=1_000_000)["Retry-After"] == "1"
+
+
+def test_the_highest_allowed_limit_still_counts_down(gcra):
+    """A million a second is one request per µs, GCRA's finest step: the headers stay meaningful."""
+    bucket = Bucket("tenant", "rl:{t1}:tenant:top", limit=1_000_000, period=1)
+    decisions = [gcra.check([bucket]).decision for _ in range(3)]
+    assert all(d.allowed and 0 <= d.states[0].remaining < 1_000_000 and 0 < d.states[0].reset <= 1
+               for d in decisions)  # (the bucket refills a request every µs: later calls find it full again)
+    assert decisions[-1].headers(now_epoch=1_000_000)["RateLimit"].startswith('"tenant";r=999')
