@@ -209,22 +209,26 @@ def api_scope(permission: str) -> Callable[[Callable], Callable]:
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from app.auth import apikeys
+            from app.auth import apikeys  # (imported here: both import this module)
             from app.ratelimit import service as ratelimit
 
-            key = ratelimit.admit(apikeys.bearer_token(), request.method)
-            g.api_key = key
-            rls.enter(key.tenant_id)
-            g.actor = Actor(
+            req = request._get_current_object()  # one proxy lookup each: this runs on every API call
+            context = g._get_current_object()
+            key = ratelimit.admit(apikeys.bearer_token(), req.method, req)
+            context.api_key = key
+            rls.enter(key.tenant_id, req=req)
+            context.actor = actor = Actor(
                 type="api_key",
                 id=key.id,
                 display=key.name,
                 tenant_id=key.tenant_id,
-                permissions=frozenset(key.scopes),
-                **request_context(),
+                permissions=key.scopes,
+                ip=req.remote_addr,
+                user_agent=(req.headers.get("User-Agent") or "")[:400] or None,
+                request_id=context.get("request_id"),
             )
-            if not g.actor.can(permission):
-                deny(g.actor, permission)
+            if not actor.can(permission):
+                deny(actor, permission)
             return view(*args, **kwargs)
 
         _mark(wrapper, f"api:{permission}")

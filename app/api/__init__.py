@@ -151,13 +151,14 @@ def _docs_asset(filename: str) -> Any:
 
 def _require_json_body() -> Any:
     """API writes must send JSON: anything else gets 415 before any handler runs."""
-    if not request.path.startswith("/api/v1/") or request.method not in {"POST", "PUT", "PATCH"}:
+    req = request._get_current_object()
+    if req.method not in {"POST", "PUT", "PATCH"} or not req.path.startswith("/api/v1/"):
         return None
-    if request.routing_exception is not None:  # unknown route or method: the 404/405 says more than a 415
+    if req.routing_exception is not None:  # unknown route or method: the 404/405 says more than a 415
         return None
-    if not request.content_length and not request.mimetype and not request.headers.get("Transfer-Encoding"):
+    if not req.content_length and not req.mimetype and not req.headers.get("Transfer-Encoding"):
         return None  # no body at all: the handler's validation names what is missing
-    if request.mimetype not in JSON_TYPES:
+    if req.mimetype not in JSON_TYPES:
         from app.errors import problem
 
         return problem(415, "Unsupported media type", "Send the body as application/json.", "unsupported-media-type")

@@ -13,6 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from redis import Redis
 from redis.exceptions import NoScriptError, ResponseError
@@ -46,8 +47,7 @@ class Bucket:
         return code, (max(1, period_us // self.limit) if code == 1 else self.limit), period_us
 
 
-@dataclass(frozen=True)
-class BucketState:
+class BucketState(NamedTuple):  # (named tuples: several are made on every API call)
     bucket: Bucket
     remaining: int
     reset: float  # seconds until the bucket is full again (or, when refused, until it frees up)
@@ -67,7 +67,11 @@ class Decision:
         """The bucket closest to refusing (the refusing one when refused)."""
         if self.violated is not None:
             return next(s for s in self.states if s.bucket is self.violated)
-        return min(self.states, key=lambda s: (s.remaining, -s.reset), default=None)
+        tight = None
+        for state in self.states:  # (a loop, not min() with a key: this runs on every API call)
+            if tight is None or (state.remaining, -state.reset) < (tight.remaining, -tight.reset):
+                tight = state
+        return tight
 
     def headers(self, now_epoch: float) -> dict[str, str]:
         """draft-ietf-httpapi-ratelimit-headers-10 fields plus the common X-RateLimit-* trio."""
@@ -75,7 +79,8 @@ class Decision:
             return {}
         policies = self.policy_header or ", ".join(
             f'"{s.bucket.policy}";q={s.bucket.limit};w={s.bucket.period}' for s in self.states)
-        current = ", ".join(f'"{s.bucket.policy}";r={s.remaining};t={math.ceil(s.reset)}' for s in self.states)
+        ceil = math.ceil
+        current = ", ".join([f'"{s.bucket.policy}";r={s.remaining};t={ceil(s.reset)}' for s in self.states])
         tight = self.tightest()
         headers = {
             "RateLimit-Policy": policies,
@@ -123,8 +128,7 @@ class Subject:
                 SERVICE_INFLIGHT_KEY if self.shedding else f"{tag}:no-shedding"]
 
 
-@dataclass(frozen=True)
-class GateResult:
+class GateResult(NamedTuple):
     decision: Decision
     epoch: int = 0
     blocked_for: float = 0.0  # seconds left on an existing block (the request was refused)

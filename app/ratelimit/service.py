@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from flask import current_app, g, request
+from flask import Request, current_app, g, request
 from redis.exceptions import RedisError
 
 from app import clock, queue
@@ -92,8 +92,8 @@ def buckets_for(tenant: CachedTenant, key: CachedKey, method: str) -> list[Bucke
     return buckets
 
 
-def _ip_bucket(tenant_id: str, ip: str) -> Bucket | None:
-    per_minute = current_app.config["RATELIMIT_IP_PER_MINUTE"]
+def _ip_bucket(tenant_id: str, ip: str, config: dict) -> Bucket | None:
+    per_minute = config["RATELIMIT_IP_PER_MINUTE"]
     if not per_minute or not ip:
         return None
     return Bucket("ip-minute", f"rl:{{{tenant_id}}}:ip:{ip}:m", per_minute, 60, "sliding-window")
@@ -158,8 +158,9 @@ def _from_database(raw: str) -> CachedKey:
     return key
 
 
-def admit(raw: str, method: str) -> CachedKey:
-    """Authenticate `raw` and charge the tenant's rate limits; raise 401/403/429 as needed."""
+def admit(raw: str, method: str, req: Request | None = None) -> CachedKey:
+    """Authenticate `raw` and charge the tenant's rate limits; raise 401/403/429 as needed. `req` is the
+    current request (looked up when not given)."""
     key_hash = apikeys.hash_key(raw)
     key = cache.cached_key(key_hash)
     if key is None and not apikeys.is_well_formed(raw):  # a cached key is well formed: skip the checksum
@@ -169,7 +170,8 @@ def admit(raw: str, method: str) -> CachedKey:
             raise WrongKeyKind("Platform keys (tnt_plat_…) work only on the staff API (/api/v1/admin/…); "
                                "tenant routes need a tenant API key.")
         raise apikeys.unauthorized("The API key is malformed (wrong prefix, length or checksum).")
-    if not current_app.config["RATELIMIT_ENABLED"]:
+    config = current_app.config
+    if not config["RATELIMIT_ENABLED"]:
         return _from_database(raw)  # authoritative, uncached: only while limits are off or Redis is out
     if not _breaker.closed():
         return _without_redis(raw)
@@ -179,19 +181,20 @@ def admit(raw: str, method: str) -> CachedKey:
     tenant = cache.tenant(key.tenant_id)
     now = clock.now()
     refusal = _refusal_for(key, tenant, now)
-    ip = request.remote_addr or ""
+    ip = (req or request).remote_addr or ""
     if refusal is None:
         plan = _plan(tenant, key, method, now)
         if ip and policies.ip_exempt(ip):
             plan = Plan.build([], subject=replace(plan.subject, concurrency=0))
-        elif (ip_bucket := _ip_bucket(tenant.id, ip)) is not None and plan.buckets:
+        elif (ip_bucket := _ip_bucket(tenant.id, ip, config)) is not None and plan.buckets:
             plan = Plan.build([*plan.buckets, ip_bucket], subject=plan.subject)
     else:
         # A key or tenant the cache says is unusable charges nothing: the call only reads the epoch, in
         # case the cached "no" is out of date.
         plan = Plan.build([], subject=Subject(key.tenant_id))
     shed_at = shedding.threshold() if plan.subject.shedding else 0
-    request_id = g.get("request_id", "")
+    context = g._get_current_object()  # one proxy lookup, not one per attribute
+    request_id = context.get("request_id", "")
     inflight = plan.subject.concurrency or shed_at
     released = meter.meter.take_releases(plan.subject.inflight_key) if inflight else ()
     try:
@@ -208,7 +211,7 @@ def admit(raw: str, method: str) -> CachedKey:
         refusal = _refusal_for(key, cache.tenant(key.tenant_id) if key else None, now)
     if refusal is not None:
         raise refusal
-    g.metered = (key.tenant_id, key.id)  # from here on the call counts, refused or not
+    context.metered = (key.tenant_id, key.id)  # from here on the call counts, refused or not
     if result.shed:
         SHED.labels(shedding.current_priority()).inc()
         raise shedding.overloaded()
@@ -227,12 +230,12 @@ def admit(raw: str, method: str) -> CachedKey:
             min(result.new_block_level, len(plan.subject.block_ms)) - 1]
         blocks.record_block(key.tenant_id, key.id, key.name, result.new_block_level, seconds)
     if plan.buckets:
-        g.ratelimit = decision
+        context.ratelimit = decision
         if not decision.allowed:
             RATE_LIMITED.labels("api", decision.violated.policy if decision.violated else "unknown").inc()
             raise _refusal(decision)
     if inflight:  # admitted into the in-flight sets: leave them when done
-        g.inflight = (plan.subject.inflight_key, SERVICE_INFLIGHT_KEY if shed_at else "", request_id)
+        context.inflight = (plan.subject.inflight_key, SERVICE_INFLIGHT_KEY if shed_at else "", request_id)
     return key
 
 

@@ -24,20 +24,25 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from app.extensions import db
+
 ROLE = "tenantry_app"
 CONTEXT = "tenantry.rls"
 log = logging.getLogger(__name__)
 _role_usable: dict[str, bool] = {}
 
 
-def enter(tenant_id: str, user_id: str | None = None) -> None:
-    """Bind the rest of this request to one tenant (and, for memberships, one user)."""
-    if not has_request_context() or not current_app.config.get("RLS_ENABLED", True):
+def enter(tenant_id: str, user_id: str | None = None, req: Any = None) -> None:
+    """Bind the rest of this request (`req`, else the current one) to one tenant (and, for memberships,
+    one user)."""
+    if req is None:
+        if not has_request_context():
+            return
+        req = request._get_current_object()
+    if not current_app.config.get("RLS_ENABLED", True):
         return
-    request.environ[CONTEXT] = context = (tenant_id, user_id or "")  # the request's, not g's (g is the
+    req.environ[CONTEXT] = context = (tenant_id, user_id or "")  # the request's, not g's (g is the
     # app context's, which a test's requests may share)
-    from app.extensions import db
-
     if not db.session.registry.has():  # no Session yet (an API call often needs none): its first
         return  # transaction gets the context from _after_begin; making one here would cost ~40 µs
     session = db.session()  # the request's Session (scoped_session only proxies)

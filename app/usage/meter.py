@@ -28,10 +28,13 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from flask import Flask, Response, current_app, g, request
 from redis.exceptions import RedisError
 
+from app import clock
+from app.auth.keycache import cache as key_cache
 from app.auth.keycache import last_used_key
 
 log = logging.getLogger(__name__)
@@ -101,9 +104,9 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One answered API call, as the meter and the request log see it."""
+class Call(NamedTuple):
+    """One answered API call, as the meter and the request log see it (a named tuple: one is made on
+    every API call, at a third of a frozen dataclass's cost)."""
 
     tenant_id: str
     key_id: str
@@ -366,11 +369,8 @@ def _after_api_request(response: Response) -> Response:
     req = request._get_current_object()
     if req.url_rule is None:
         return response
-    from app import clock
-    from app.auth.keycache import cache
-
     tenant_id, key_id = metered
-    cached = cache.tenant(tenant_id)
+    cached = key_cache.tenant(tenant_id)
     started = context.get("started_at")
     call = Call(
         tenant_id=tenant_id, key_id=key_id, method=req.method, route=req.url_rule.rule,
