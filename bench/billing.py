@@ -314,13 +314,13 @@ def _verify_some_chains() -> bool:
     """The copied audit chains verify like the ones the services wrote (a few of each kind)."""
     from sqlalchemy import select
 
-    from app.audit import service as audit
+    from app.audit import verification
     from app.extensions import db
     from app.tenancy.models import Tenant
 
     ids = list(db.session.scalars(select(Tenant.id).order_by(Tenant.slug).limit(3)))
     ids += list(db.session.scalars(select(Tenant.id).order_by(Tenant.slug.desc()).limit(3)))
-    return all(audit.verify_chain(tenant_id).ok for tenant_id in ids)
+    return all(verification.verify_chain(tenant_id).ok for tenant_id in ids)
 
 
 # --- measuring ---------------------------------------------------------------------------------------

@@ -105,41 +105,35 @@ def run(run_date: date | None = None, actor: Actor | None = None) -> RunReport:
 
 def _close_batch(ids: list[str], cutoff: datetime, actor: Actor, report: RunReport, failing: set[str]) -> bool:
     """Close a batch of subscriptions in one transaction; False (rolled back) when any of them failed."""
-    closed = created = skipped = 0
-    memo: dict = {"new_lines": []}  # see invoicing.batch_memo
-    db.session.info["billing_batch"] = memo
-    try:
-        with audit.defer(), events.defer():  # the batch's audit events and outbox rows: one INSERT each
-            subs = db.session.scalars(select(Subscription).where(Subscription.id.in_(ids))
-                                      .order_by(Subscription.current_period_end, Subscription.id)
-                                      .with_for_update(of=Subscription).execution_options(populate_existing=True)
-                                      ).all()
-            memo["pending_lines"] = set(db.session.scalars(select(InvoiceLine.subscription_id).where(
-                InvoiceLine.subscription_id.in_(ids), InvoiceLine.invoice_id.is_(None))))
-            held = _load_reference(memo, {sub.tenant_id for sub in subs})
-            skipped = len(ids) - len(subs)
-            for sub in subs:
-                if sub.status not in LIVE_STATUSES or sub.current_period_end > cutoff:
-                    skipped += 1
-                    continue
-                periods = 0
-                while (sub.status in LIVE_STATUSES and sub.current_period_end <= cutoff
-                       and periods < MAX_PERIODS_PER_RUN):
-                    invoice = close_period(sub, actor)
-                    periods += 1
-                    created += invoice is not None
-                closed += periods
-                if sub.id in failing:
-                    _resolve(sub.tenant_id, "renew", sub.id)
-            write_new_lines(memo)
-            db.session.flush()
-        db.session.commit()
-        del held
-    except Exception:  # noqa: BLE001 - the batch is done again one by one, which records the failure
-        db.session.rollback()
+
+    def work(memo: dict) -> tuple[tuple[int, int, int], list]:
+        closed = created = 0
+        subs = db.session.scalars(select(Subscription).where(Subscription.id.in_(ids))
+                                  .order_by(Subscription.current_period_end, Subscription.id)
+                                  .with_for_update(of=Subscription).execution_options(populate_existing=True)
+                                  ).all()
+        memo["pending_lines"] = set(db.session.scalars(select(InvoiceLine.subscription_id).where(
+            InvoiceLine.subscription_id.in_(ids), InvoiceLine.invoice_id.is_(None))))
+        held = _load_reference(memo, {sub.tenant_id for sub in subs})
+        skipped = len(ids) - len(subs)
+        for sub in subs:
+            if sub.status not in LIVE_STATUSES or sub.current_period_end > cutoff:
+                skipped += 1
+                continue
+            periods = 0
+            while sub.status in LIVE_STATUSES and sub.current_period_end <= cutoff and periods < MAX_PERIODS_PER_RUN:
+                invoice = close_period(sub, actor)
+                periods += 1
+                created += invoice is not None
+            closed += periods
+            if sub.id in failing:
+                _resolve(sub.tenant_id, "renew", sub.id)
+        return (closed, created, skipped), held
+
+    done = _in_one_transaction(work)
+    if done is None:
         return False
-    finally:
-        db.session.info.pop("billing_batch", None)
+    closed, created, skipped = done
     report.periods_closed += closed
     report.invoices_created += created
     report.skipped += skipped
@@ -190,53 +184,71 @@ def finalize_due(actor: Actor | None = None, report: RunReport | None = None) ->
 
 def _finalize_batch(ids: list[str], actor: Actor, report: RunReport, failing: set[str]) -> bool:
     """Finalize (and collect) a batch of drafts in one transaction; False (rolled back) when any failed."""
-    finalized = skipped = 0
-    memo: dict = {"new_lines": []}  # see invoicing.batch_memo
+
+    def work(memo: dict) -> tuple[tuple[int, int], list]:
+        finalized = 0
+        drafts = db.session.scalars(select(Invoice).where(Invoice.id.in_(ids))
+                                    .order_by(Invoice.finalize_after, Invoice.id)
+                                    .options(lazyload(Invoice.lines))  # the lines are handled below
+                                    .with_for_update(of=Invoice).execution_options(populate_existing=True)).all()
+        skipped = len(ids) - len(drafts)
+        tenant_ids = {invoice.tenant_id for invoice in drafts}
+        memo["collections"] = (set(ids), {row.invoice_id: row for row in db.session.scalars(
+            select(InvoiceCollection).where(InvoiceCollection.invoice_id.in_(ids)))})
+        memo["open_grants"] = (tenant_ids, wallets.lock_open_grants(tenant_ids))
+        held = [*_load_reference(memo, tenant_ids),
+                *db.session.scalars(select(Subscription).where(Subscription.tenant_id.in_(tenant_ids)))]
+        # The drafts are locked: their computed lines go in one statement, the lines they carry
+        # (prorations, late fees) are loaded in one, and price() writes the new ones in one INSERT each.
+        draft_ids = [invoice.id for invoice in drafts if invoice.status == "draft"]
+        db.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id.in_(draft_ids),
+                                                     InvoiceLine.kind.in_(COMPUTED)))
+        carried: dict[str, list[InvoiceLine]] = {invoice_id: [] for invoice_id in draft_ids}
+        for line in db.session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id.in_(draft_ids),
+                                                                 InvoiceLine.kind.in_(CARRIED))
+                                       .order_by(InvoiceLine.invoice_id, InvoiceLine.position)):
+            carried[line.invoice_id].append(line)
+        memo["carried"] = carried
+        for invoice in drafts:
+            if invoice.status != "draft":
+                skipped += 1
+                continue
+            if invoice.id in failing:
+                _resolve(invoice.tenant_id, "finalize", invoice.id)
+            invoice_service.finalize_locked(actor, invoice)
+            finalized += 1
+        return (finalized, skipped), held
+
+    done = _in_one_transaction(work)
+    if done is None:
+        return False
+    finalized, skipped = done
+    report.finalized += finalized
+    report.skipped += skipped
+    return True
+
+
+def _in_one_transaction(work):
+    """Run a batch's `work(memo)` in one transaction with its memo (see invoicing.batch_memo), its audit
+    events and outbox rows deferred to one INSERT each and its new lines written at the end; commit and
+    return work's counts, or roll back and return None when anything failed (the caller then does the batch
+    again one by one, which records the failure). `work` returns (counts, rows to hold): the rows stay
+    referenced until the commit, so the session's weak identity map does not load them again."""
+    memo: dict = {"new_lines": []}
     db.session.info["billing_batch"] = memo
     try:
-        with audit.defer(), events.defer():  # the batch's audit events and outbox rows: one INSERT each
-            drafts = db.session.scalars(select(Invoice).where(Invoice.id.in_(ids))
-                                        .order_by(Invoice.finalize_after, Invoice.id)
-                                        .options(lazyload(Invoice.lines))  # the lines are handled below
-                                        .with_for_update(of=Invoice).execution_options(populate_existing=True)).all()
-            skipped = len(ids) - len(drafts)
-            tenant_ids = {invoice.tenant_id for invoice in drafts}
-            memo["collections"] = (set(ids), {row.invoice_id: row for row in db.session.scalars(
-                select(InvoiceCollection).where(InvoiceCollection.invoice_id.in_(ids)))})
-            memo["open_grants"] = (tenant_ids, wallets.lock_open_grants(tenant_ids))
-            held = [*_load_reference(memo, tenant_ids),
-                    *db.session.scalars(select(Subscription).where(Subscription.tenant_id.in_(tenant_ids)))]
-            # The drafts are locked: their computed lines go in one statement, the lines they carry
-            # (prorations, late fees) are loaded in one, and price() writes the new ones in one INSERT each.
-            draft_ids = [invoice.id for invoice in drafts if invoice.status == "draft"]
-            db.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id.in_(draft_ids),
-                                                         InvoiceLine.kind.in_(COMPUTED)))
-            carried: dict[str, list[InvoiceLine]] = {invoice_id: [] for invoice_id in draft_ids}
-            for line in db.session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id.in_(draft_ids),
-                                                                     InvoiceLine.kind.in_(CARRIED))
-                                           .order_by(InvoiceLine.invoice_id, InvoiceLine.position)):
-                carried[line.invoice_id].append(line)
-            memo["carried"] = carried
-            for invoice in drafts:
-                if invoice.status != "draft":
-                    skipped += 1
-                    continue
-                if invoice.id in failing:
-                    _resolve(invoice.tenant_id, "finalize", invoice.id)
-                invoice_service.finalize_locked(actor, invoice)
-                finalized += 1
+        with audit.defer(), events.defer():
+            counts, held = work(memo)
             write_new_lines(memo)
             db.session.flush()
         db.session.commit()
         del held
     except Exception:  # noqa: BLE001 - the batch is done again one by one, which records the failure
         db.session.rollback()
-        return False
+        return None
     finally:
         db.session.info.pop("billing_batch", None)
-    report.finalized += finalized
-    report.skipped += skipped
-    return True
+    return counts
 
 
 def _load_reference(memo: dict, tenant_ids: set[str]) -> list:
