@@ -110,6 +110,7 @@ def test_audit_filters_and_bad_dates(page, make):
 def test_staff_form_re_renders_with_errors(page, make):
     _sign_in_staff(page, make)
     page.click("nav >> text=Staff")
+    page.wait_for_url("**/admin/staff/")
     page.fill("#f-email", "new-ops@example.com")
     page.fill("#f-password", "short")
     page.fill("#f-password_confirm", "short")
