@@ -26,9 +26,10 @@ tenants ≤ 1.5 × its time at 100.
     .venv/bin/python bench/billing.py [--quick] [--sizes 1000,10000] [--profile]
 
 --quick runs 100 and 1,000 tenants; --profile prints the billing run's top functions (cProfile) for the
-largest size. Besides wall time the bench reports the measuring process's CPU time (with SQLite that is all
-of the work; with PostgreSQL the server's share is not in it), whose ratio holds up better when other work
-loads the machine; the JSON also carries the load average at the end.
+largest size (by cumulative time; BENCH_PROFILE_SORT=tottime sorts by own time). Besides wall time the
+bench reports the measuring process's CPU time (with SQLite that is all of the work; with PostgreSQL the
+server's share is not in it), whose ratio holds up better when other work loads the machine; the JSON also
+carries the load average at the end.
 
 Uses a throwaway SQLite file per size and an embedded Redis, unless BENCH_DATABASE_URL / BENCH_REDIS_URL are
 given: BENCH_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/billing_bench) must be a database of its
@@ -412,7 +413,8 @@ def measure() -> None:
                 import pstats
 
                 profiler.disable()
-                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+                order = os.environ.get("BENCH_PROFILE_SORT", "cumulative")
+                pstats.Stats(profiler, stream=sys.stderr).sort_stats(order).print_stats(40)
             db.session.remove()
             out.update(_invoice_outcomes())
             started = time.perf_counter()

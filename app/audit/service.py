@@ -47,8 +47,13 @@ class Target:
         return {"type": self.type, "id": self.id, "name": self.name}
 
 
+_AS_IS = frozenset({str, int, bool, float, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """Values as they will read back from a JSON column (datetimes as ISO strings, Decimals as strings)."""
+    if type(value) in _AS_IS:  # most values: one lookup instead of five isinstance checks (billing runs
+        return value  # write several events per invoice)
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, date):
