@@ -185,28 +185,16 @@ def snapshot() -> dict[str, Any]:
 
 
 def _queues() -> dict[str, Any]:
-    """Jobs waiting per RQ queue with the age of the oldest, failed jobs, and workers (None: Redis is down)."""
-    from rq import Worker
-    from rq.registry import FailedJobRegistry
-
-    from app.queue import QUEUES, get_queue, get_redis
+    """Jobs waiting per RQ queue with the age of the oldest, failed jobs, and workers (None: Redis is down),
+    as the system page reads them (app.ops.system)."""
+    from app.ops import system
 
     try:
-        queues = []
-        now = clock.now()
-        for name in QUEUES:
-            queue = get_queue(name)
-            oldest = queue.get_job_ids(0, 1)
-            job = queue.fetch_job(oldest[0]) if oldest else None
-            enqueued = job.enqueued_at.replace(tzinfo=now.tzinfo) if job is not None and job.enqueued_at else None
-            queues.append({"name": name, "waiting": queue.count,
-                           "failed": FailedJobRegistry(queue=queue).count,
-                           "oldest_s": max(0, int((now - enqueued).total_seconds())) if enqueued else None})
-        workers = Worker.all(connection=get_redis())
-        return {"queues": queues, "workers": len(workers),
-                "busy_workers": sum(1 for w in workers if w.get_state() == "busy")}
+        queues, workers = system.queue_stats(), system.workers()
     except RedisError:
         return {"queues": None, "workers": None, "busy_workers": None}
+    return {"queues": queues, "workers": len(workers),
+            "busy_workers": sum(1 for worker in workers if worker["state"] == "busy")}
 
 
 def _revenue(now: datetime) -> dict[str, Any]:
