@@ -71,11 +71,12 @@ class Actor:
         return cls(type="system", id=None, display=name)
 
 
-def request_context() -> dict[str, str | None]:
-    """IP, user agent and request id of the current request (empty outside one)."""
-    if not has_request_context():
-        return {"ip": None, "user_agent": None, "request_id": None}
-    req = request._get_current_object()  # one proxy lookup, not one per field (this runs on every API call)
+def request_context(req: Any = None) -> dict[str, str | None]:
+    """IP, user agent and request id of the current request, or of `req` (empty outside one)."""
+    if req is None:
+        if not has_request_context():
+            return {"ip": None, "user_agent": None, "request_id": None}
+        req = request._get_current_object()  # one proxy lookup, not one per field (runs on every API call)
     return {
         "ip": req.remote_addr,
         "user_agent": (req.headers.get("User-Agent") or "")[:400] or None,
@@ -223,9 +224,7 @@ def api_scope(permission: str) -> Callable[[Callable], Callable]:
                 display=key.name,
                 tenant_id=key.tenant_id,
                 permissions=key.scopes,
-                ip=req.remote_addr,
-                user_agent=(req.headers.get("User-Agent") or "")[:400] or None,
-                request_id=context.get("request_id"),
+                **request_context(req),
             )
             if not actor.can(permission):
                 deny(actor, permission)

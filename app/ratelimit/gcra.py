@@ -122,7 +122,7 @@ class Subject:
     def keys(self) -> list[str]:
         """The script's extra keys, in its order. Without load shedding the last is one of the tenant's
         own (never touched), so that every key stays in the tenant's Redis Cluster slot."""
-        tag = f"rl:{{{self.tenant_id}}}"
+        tag = f"rl:{{{self.tenant_id}}}"  # (gcra.lua tells the placeholder by its ':no-shedding' suffix)
         return [f"{tag}:epoch", self.block_key, f"{tag}:blocklevel:key:{self.key_id}", self.violations_key,
                 self.month_key or f"{tag}:no-quota", self.inflight_key,
                 SERVICE_INFLIGHT_KEY if self.shedding else f"{tag}:no-shedding"]
